@@ -1,0 +1,169 @@
+"""Start-up order and shutdown: config, logs, extension, readiness (or async init), SnapStart,
+N slot threads, signals, drain, exit code.
+
+urllib3 is imported on a background thread started first, so its ~150 ms hide behind the
+app's own boot; registration and readiness use plain sockets (STYLE: start-up cost).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Mapping
+
+from . import extension, logs, readiness
+from .config import ASYNC_INIT_BUDGET_S, Config, load_config
+from .errors import ConfigError, LwaError, RuntimeApiError
+from .runtime import RuntimeClient
+from .signals import StopFlag
+from .signals import install as install_signals
+
+log = logging.getLogger("lwa")
+
+SHUTDOWN_BUDGET_S = 1.8  # SIGTERM without a SHUTDOWN event: Lambda allows about 2 s
+HOOK_TIMEOUT_S = 60.0
+
+
+class _AppHolder:
+    """The shared App, built on a background thread; slots wait for it at their first event."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.ready = threading.Event()
+        self.app = None
+        self.error: BaseException | None = None
+        threading.Thread(target=self._build, name="lwa-import", daemon=True).start()
+
+    def _build(self) -> None:
+        try:
+            from .app import App  # noqa: PLC0415 - the heavy import, off the start-up path
+
+            self.app = App(self.config)
+        except BaseException as exc:  # reported to every invocation by get()
+            self.error = exc
+        finally:
+            self.ready.set()
+
+    def get(self):
+        self.ready.wait()
+        if self.app is None:
+            raise LwaError(f"cannot load the HTTP client: {self.error}")
+        return self.app
+
+
+def _async_gate(config: Config, ready_at_init: bool):
+    """Async init: until the app is ready, each invocation first finishes the readiness wait."""
+    if ready_at_init or not config.async_init:
+        return None
+    state = {"ready": False}
+    lock = threading.Lock()
+
+    def wait() -> None:
+        if state["ready"]:
+            return
+        with lock:
+            if not state["ready"]:
+                readiness.wait_ready(config)
+                state["ready"] = True
+
+    return wait
+
+
+def _init_fail(runtime_api: str, error_type: str, message: str) -> int:
+    log.error("%s", message)
+    try:
+        RuntimeClient(runtime_api).post_init_error(error_type, message)
+    except (LwaError, OSError) as exc:
+        log.error("could not post the init error: %s", exc)
+    return 1
+
+
+def _snapstart(config: Config, holder: _AppHolder, runtime_api: str) -> int | None:
+    """Carry the snapshot lifecycle to the app (issue: SnapStart bridge); None when all went well."""
+    from .snapstart import run_hooks  # noqa: PLC0415 - SnapStart functions only
+
+    return run_hooks(config, holder, runtime_api)
+
+
+def main(environ: Mapping[str, str]) -> int:
+    started = time.monotonic()
+    logs.setup(environ)
+    try:
+        config = load_config(environ)
+    except ConfigError as exc:
+        # Unusable configuration: say so once, as an init error Lambda shows the invoker.
+        real_api = (environ.get("AWS_LAMBDA_RUNTIME_API") or "").removeprefix("http://")
+        if not real_api:
+            log.error("invalid configuration: %s", exc)
+            return 1
+        try:
+            extension.register(real_api)
+        except LwaError as reg:
+            log.error("Extension registration failed - terminating process: %s", reg)
+        return _init_fail(real_api, "Runtime.InvalidConfiguration", f"invalid configuration: {exc}")
+    for warning in config.warnings:
+        log.warning("%s", warning)
+    if not config.runtime_api_set:
+        log.info(
+            "AWS_LAMBDA_RUNTIME_API is not set: not running in Lambda, nothing to do. "
+            "To debug locally, run `python -m lwa serve` or `python -m lwa invoke EVENT.json` (see --help)."
+        )
+        return 0
+
+    holder = _AppHolder(config)
+    stop = StopFlag()
+    shutdown_info: dict = {}
+    install_signals(stop)
+
+    try:
+        ident = extension.register(config.extension_api)
+    except LwaError as exc:
+        log.error("Extension registration failed - terminating process: %s", exc)
+        return 1
+    threading.Thread(
+        target=extension.watch, args=(config.extension_api, ident, stop, shutdown_info), name="lwa-extension",
+        daemon=True,
+    ).start()
+    log.info(
+        "lwa ready to wait for the app: %s (%s), invoke mode %s, %d slot(s)",
+        config.readiness_url if config.readiness_protocol == "http" else f"tcp://{config.app_netloc}",
+        config.readiness_protocol, config.invoke_mode, config.concurrency,
+    )
+
+    budget = ASYNC_INIT_BUDGET_S if config.async_init else config.readiness_timeout_s
+    ready, last = readiness.wait_ready(config, stop, budget, started)
+    if stop.is_set():
+        return 0
+    if not ready and not config.async_init:
+        message = readiness.not_ready_message(config, time.monotonic() - started, last)
+        return _init_fail(config.runtime_api, "Runtime.AppNotReady", message)
+    if not ready:
+        log.info("app not ready after %.1fs: ending Init, the first invocation finishes the wait", budget)
+
+    if config.snapstart:
+        failed = _snapstart(config, holder, config.runtime_api)
+        if failed is not None:
+            return failed
+
+    from .loop import Slots, run_slot  # noqa: PLC0415 - after readiness: keeps the wait lean
+
+    shared = Slots(config, holder.get, _async_gate(config, ready))
+    shared.stop = stop
+    for n in range(config.concurrency):
+        threading.Thread(
+            target=run_slot, args=(shared, RuntimeClient(config.runtime_api)), name=f"lwa-slot-{n}", daemon=True
+        ).start()
+
+    stop.wait()
+    deadline_ms = shutdown_info.get("deadlineMs")
+    budget_s = SHUTDOWN_BUDGET_S
+    if isinstance(deadline_ms, (int, float)):
+        budget_s = max(0.0, min(budget_s, deadline_ms / 1000.0 - time.time() - 0.2))
+    drained = shared.drain(time.monotonic() + budget_s)
+    if not drained:
+        log.warning("shutting down with %d invocation(s) still in flight", shared.in_flight)
+    if holder.app is not None:
+        holder.app.close()
+    log.info("lwa stopped")
+    return 0

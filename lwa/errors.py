@@ -1,0 +1,60 @@
+"""The exception family: each invocation failure carries the errorType it is reported as."""
+
+from __future__ import annotations
+
+
+class LwaError(Exception):
+    """Base of every error lwa raises on purpose."""
+
+
+class ConfigError(LwaError):
+    """A variable holds a value lwa cannot use; the message names the variable and the value."""
+
+    def __init__(self, variable: str, value: str, why: str) -> None:
+        super().__init__(f"{variable}={value!r}: {why}")
+        self.variable = variable
+        self.value = value
+
+
+class RuntimeApiError(LwaError):
+    """The Runtime or Extensions API answered badly or not at all."""
+
+    def __init__(self, endpoint: str, status: int | None, body: bytes | str = b"") -> None:
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+        where = f"status {status}" if status is not None else "no answer"
+        super().__init__(f"{endpoint}: {where} {text[:500]}".rstrip())
+        self.endpoint = endpoint
+        self.status = status
+        self.body = text
+
+
+class InvocationError(LwaError):
+    """Fails one invocation; `error_type` is the wire string posted as errorType (SPEC Part A)."""
+
+    error_type = "InvocationError"
+
+
+class InvalidEventError(InvocationError):
+    error_type = "InvalidEvent"
+
+
+class AppConnectionError(InvocationError):
+    error_type = "AppConnectionError"
+
+
+class AppTimeoutError(InvocationError):
+    error_type = "AppTimeout"
+
+
+class AppResponseTruncatedError(InvocationError):
+    error_type = "AppResponseTruncated"
+
+
+class HttpStatusError(InvocationError):
+    """The app answered a status listed in AWS_LWA_ERROR_STATUS_CODES (SPEC §6.2)."""
+
+    error_type = "HttpStatusError"
+
+
+class ResponseTooLargeError(InvocationError):
+    error_type = "ResponseTooLarge"

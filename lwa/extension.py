@@ -1,0 +1,62 @@
+"""Extensions API: register as `lambda-adapter`, then block on the next event; SHUTDOWN sets stop."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import json
+import logging
+
+from .errors import RuntimeApiError
+from .wire import Connection
+
+if TYPE_CHECKING:
+    from .signals import StopFlag
+
+log = logging.getLogger("lwa")
+
+NAME = "lambda-adapter"  # must equal the file name under /opt/extensions (SPEC §2.1)
+PREFIX = "/2020-01-01/extension"
+
+
+def register(netloc: str) -> str:
+    """Register for SHUTDOWN; returns the extension identifier."""
+    conn = Connection(netloc, timeout=10.0)
+    try:
+        resp = conn.request(
+            "POST", f"{PREFIX}/register", [("Lambda-Extension-Name", NAME), ("Content-Type", "application/json")],
+            b'{"events":["SHUTDOWN"]}',
+        )
+    except OSError as exc:
+        raise RuntimeApiError(f"{PREFIX}/register", None, str(exc)) from None
+    finally:
+        conn.close()
+    ident = resp.headers.get("lambda-extension-identifier")
+    if resp.status != 200 or not ident:
+        raise RuntimeApiError(f"{PREFIX}/register", resp.status, resp.body)
+    return ident
+
+
+def watch(netloc: str, ident: str, stop: StopFlag, shutdown_info: dict) -> None:
+    """Thread body: wait for events; SHUTDOWN (or a lost Extensions API) means stop."""
+    conn = Connection(netloc)
+    try:
+        while not stop.is_set():
+            resp = conn.request("GET", f"{PREFIX}/event/next", [("Lambda-Extension-Identifier", ident)], timeout=None)
+            if resp.status != 200:
+                log.error("extension event/next answered %d: %s", resp.status, resp.body[:200])
+                break
+            try:
+                event = json.loads(resp.body)
+            except ValueError:
+                continue
+            if isinstance(event, dict) and event.get("eventType") == "SHUTDOWN":
+                shutdown_info.update(event)
+                log.info("SHUTDOWN received (%s)", event.get("shutdownReason", "unknown"))
+                break
+    except OSError as exc:
+        if not stop.is_set():
+            log.error("Extensions API connection lost: %s", exc)
+    finally:
+        conn.close()
+        stop.set()

@@ -1,0 +1,182 @@
+"""One invocation, answered exactly once; and the long-poll loop one slot thread runs.
+
+The invariant: every Invocation that `next()` returns ends in exactly one POST to the Runtime
+API for its request id — `/response` (buffered or streamed) or `/error` — and never two.
+`handle` is the only place that posts; everything below it raises. An `InvocationError`
+carries the errorType to report; a `RuntimeApiError` from posting the response is turned into
+an error post only when the Runtime API refused the response (413, 4xx) — it then holds no
+response for this id; any other fault is logged (nothing more can be said for that id) and the
+thread polls again. A streamed response that started can only end with trailers, never with
+a second post. Nothing raised by one invocation escapes to the loop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Callable
+
+from . import logs, sources
+from .errors import HttpStatusError, InvalidEventError, InvocationError, ResponseTooLargeError, RuntimeApiError
+from .signals import StopFlag
+from .sources import passthrough
+
+if TYPE_CHECKING:
+    from .app import App
+    from .config import Config
+    from .model import AppResponse, Invocation
+    from .runtime import RuntimeClient
+
+log = logging.getLogger("lwa")
+
+MAX_BUFFERED = 6291556  # the Runtime API's limit for a buffered response (SPEC §7.3)
+
+
+class Slots:
+    """What every slot shares: config, the app pool (once urllib3 is imported), the init gate."""
+
+    def __init__(self, config: Config, get_app: Callable[[], App], wait_ready: Callable[[], None] | None) -> None:
+        self.config = config
+        self.get_app = get_app
+        self.wait_ready = wait_ready  # async init: finish the readiness wait at the first invocation
+        self.stop = StopFlag()
+        self.in_flight = 0
+        self.lock = threading.Condition()
+
+    def enter(self) -> None:
+        with self.lock:
+            self.in_flight += 1
+
+    def leave(self) -> None:
+        with self.lock:
+            self.in_flight -= 1
+            self.lock.notify_all()
+
+    def drain(self, until: float) -> bool:
+        """Wait for in-flight invocations until the monotonic `until`; True when none is left."""
+        with self.lock:
+            while self.in_flight:
+                remaining = until - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self.lock.wait(remaining)
+        return True
+
+
+def _status_error(resp: AppResponse) -> HttpStatusError:
+    try:
+        text = resp.body.decode("utf-8")
+    except UnicodeDecodeError:
+        import base64  # noqa: PLC0415 - rare path
+
+        text = base64.b64encode(resp.body).decode("ascii")
+    return HttpStatusError(json.dumps({"statusCode": resp.status, "body": text}, separators=(",", ":")))
+
+
+def _deadline(inv: Invocation, config: Config) -> float:
+    """The invocation deadline on the monotonic clock, less the safety margin (Q-32)."""
+    left_s = inv.deadline_ms / 1000.0 - time.time() - config.deadline_margin_ms / 1000.0
+    return time.monotonic() + left_s
+
+
+def _respond(inv: Invocation, shared: Slots, runtime: RuntimeClient) -> None:
+    config = shared.config
+    try:
+        event = json.loads(inv.body)
+    except ValueError as exc:  # includes UnicodeDecodeError
+        raise InvalidEventError(f"the event is not valid JSON: {exc}") from None
+    source = sources.classify(event)
+    req = source.to_request(event, inv, config)
+    if shared.wait_ready is not None:
+        shared.wait_ready()
+    app = shared.get_app()
+    deadline = _deadline(inv, config)
+    codes = config.error_status_codes
+    if config.streaming and source is not passthrough:
+        from . import streaming  # noqa: PLC0415 - streaming functions only
+
+        ex = app.open(req, deadline)
+        if codes and any(lo <= ex.status <= hi for lo, hi in codes):
+            from .model import AppResponse  # noqa: PLC0415
+
+            raise _status_error(AppResponse(ex.status, ex.headers, ex.read_all()))
+        try:
+            writer = runtime.open_stream(inv.request_id)
+            streaming.pump(writer, streaming.prelude(ex.status, ex.headers), ex.chunks())
+        except OSError as exc:
+            log.error("the Runtime API connection broke while streaming: %s", exc)
+            runtime.close()
+        finally:
+            ex.close(reuse=False)
+        return
+    limit = None if config.enable_compression else MAX_BUFFERED
+    resp = app.send(req, deadline, limit)
+    if codes and any(lo <= resp.status <= hi for lo, hi in codes):
+        raise _status_error(resp)
+    if config.enable_compression:
+        from . import compression  # noqa: PLC0415 - only when enabled
+
+        resp = compression.apply(req, resp)
+    if limit is not None and len(resp.body) > limit:
+        raise ResponseTooLargeError(
+            f"the app's response body is over {MAX_BUFFERED} bytes, Lambda's limit for a buffered "
+            "response; set AWS_LWA_INVOKE_MODE=response_stream to stream it"
+        )
+    payload = source.to_response(resp, event, config)
+    if len(payload) > MAX_BUFFERED:
+        raise ResponseTooLargeError(
+            f"the Lambda response would be {len(payload)} bytes, over the {MAX_BUFFERED}-byte buffered limit; "
+            "set AWS_LWA_INVOKE_MODE=response_stream to stream it"
+        )
+    try:
+        runtime.post_response(inv.request_id, payload)
+    except RuntimeApiError as exc:
+        if exc.status == 413:
+            raise ResponseTooLargeError(
+                f"the Runtime API refused the {len(payload)}-byte response as too large; "
+                "set AWS_LWA_INVOKE_MODE=response_stream to stream it"
+            ) from None
+        if exc.status is not None and 400 <= exc.status < 500:
+            raise InvocationError(f"the Runtime API refused the response: {exc}") from None
+        raise
+
+
+def handle(inv: Invocation, shared: Slots, runtime: RuntimeClient) -> None:
+    """Serve one invocation and post exactly one outcome for it (see the module docstring)."""
+    logs.current.request_id = inv.request_id
+    try:
+        _respond(inv, shared, runtime)
+    except InvocationError as exc:
+        level = logging.WARNING if isinstance(exc, (HttpStatusError,)) else logging.ERROR
+        log.log(level, "invocation failed: %s: %s", exc.error_type, exc)
+        _post_error(runtime, inv.request_id, exc.error_type, str(exc))
+    except RuntimeApiError as exc:
+        log.error("could not deliver the response: %s", exc)
+    except Exception as exc:  # a bug: report it for this invocation and keep serving
+        log.exception("internal error while handling the invocation")
+        _post_error(runtime, inv.request_id, "InternalError", f"lwa internal error: {type(exc).__name__}: {exc}")
+    finally:
+        logs.current.request_id = None
+
+
+def _post_error(runtime: RuntimeClient, request_id: str, error_type: str, message: str) -> None:
+    try:
+        runtime.post_error(request_id, error_type, message)
+    except RuntimeApiError as exc:
+        log.error("could not post the error: %s", exc)
+
+
+def run_slot(shared: Slots, runtime: RuntimeClient) -> None:
+    """Thread body: poll, handle, repeat until stop is set."""
+    while not shared.stop.is_set():
+        inv = runtime.next(shared.stop)
+        if inv is None:
+            break
+        shared.enter()
+        try:
+            handle(inv, shared, runtime)
+        finally:
+            shared.leave()
+    runtime.close()

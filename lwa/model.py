@@ -1,0 +1,58 @@
+"""Frozen values passed between layers: what Lambda gave us, what we send the app, what it answered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+Headers = list  # list[tuple[str, str]]: lowercase name, value; order and duplicates kept
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One event from `/invocation/next`: the Lambda-Runtime-* headers and the raw body."""
+
+    request_id: str
+    deadline_ms: int
+    body: bytes
+    function_arn: str = ""
+    trace_id: str | None = None
+    client_context: str | None = None
+    cognito_identity: str | None = None
+    tenant_id: str | None = None
+
+
+@dataclass(frozen=True)
+class AppRequest:
+    """An HTTP request for the app: `target` is the encoded origin-form path[?query]."""
+
+    method: str
+    target: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes = b""
+    source: str = "passthrough"  # which translator made it, and so shapes the answer
+    event: Any = field(default=None, compare=False, repr=False)
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+
+@dataclass(frozen=True)
+class AppResponse:
+    """What the app answered: status, lowercase headers in wire order, the whole body."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes = b""
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+    def header_all(self, name: str) -> list[str]:
+        return [value for key, value in self.headers if key == name]

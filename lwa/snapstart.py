@@ -1,0 +1,76 @@
+"""SnapStart bridge: carry the snapshot lifecycle to the app, with no pooled connection ever
+crossing a snapshot (upstream 1.1). Order: before-checkpoint hook → drop the pool →
+`restore/next` (blocks across the snapshot) → fresh pool → after-restore hook → readiness."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from . import readiness
+from .errors import InvocationError, LwaError
+from .model import AppRequest
+from .runtime import RuntimeClient
+
+if TYPE_CHECKING:
+    from .config import Config
+
+log = logging.getLogger("lwa")
+
+HOOK_TIMEOUT_S = 60.0
+
+
+def call_hook(app, path: str) -> str | None:
+    """POST `path` on the app, bounded; None on a 2xx answer, else what went wrong."""
+    req = AppRequest(method="POST", target=path, headers=(("content-type", "application/json"),), body=b"")
+    try:
+        resp = app.send(req, time.monotonic() + HOOK_TIMEOUT_S)
+    except InvocationError as exc:
+        return f"{exc.error_type}: {exc}"
+    if not 200 <= resp.status < 300:
+        return f"status {resp.status}: {resp.body[:200].decode('utf-8', 'replace')}"
+    return None
+
+
+def run_hooks(config: Config, holder, runtime_api: str) -> int | None:
+    """Run the lifecycle; an exit code when it failed (after posting the error), else None."""
+    runtime = RuntimeClient(runtime_api)
+    try:
+        app = holder.get()
+    except LwaError as exc:
+        runtime.post_init_error("Runtime.SnapStartError", str(exc))
+        return 1
+    path = config.snapstart_before_checkpoint_path
+    if path:
+        problem = call_hook(app, path)
+        if problem:
+            message = f"SnapStart before-checkpoint hook POST {path} failed: {problem}"
+            log.error("%s", message)
+            runtime.post_init_error("Runtime.BeforeCheckpointHookError", message)
+            return 1
+    app.drop_connections()
+    log.info("waiting for the snapshot to be restored")
+    try:
+        runtime.restore_next()
+    except (LwaError, OSError) as exc:
+        log.error("restore/next failed: %s", exc)
+        return 1
+    started = time.monotonic()
+    app.drop_connections()
+    path = config.snapstart_after_restore_path
+    if path:
+        problem = call_hook(app, path)
+        if problem:
+            message = f"SnapStart after-restore hook POST {path} failed: {problem}"
+            log.error("%s", message)
+            runtime.post_restore_error("Runtime.AfterRestoreHookError", message)
+            return 1
+    ready, last = readiness.wait_ready(config, None, config.readiness_timeout_s, started)
+    if not ready:
+        message = readiness.not_ready_message(config, time.monotonic() - started, last)
+        log.error("after restore: %s", message)
+        runtime.post_restore_error("Runtime.AppNotReadyAfterRestore", message)
+        return 1
+    runtime.close()
+    return None

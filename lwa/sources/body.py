@@ -1,0 +1,55 @@
+"""Bodies: base64 in from the event, text-or-base64 out to Lambda (SPEC Part A "text vs base64"). No I/O."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from ..errors import InvalidEventError
+
+_TEXT_PREFIXES = ("text", "application/json", "application/javascript", "application/xml", "application/yaml")
+_TEXT_SUFFIXES = ("+xml", "+yaml", "+json")
+FORCE_TEXT = "x-lambda-http-content-encoding"
+
+
+def request_body(event: dict) -> bytes:
+    """`body` + `isBase64Encoded` → the exact bytes the client sent; bad base64 fails the event."""
+    body = event.get("body")
+    if body is None:
+        return b""
+    if not isinstance(body, str):
+        raise InvalidEventError(f"body must be a string or null, got {type(body).__name__}")
+    encoded = event.get("isBase64Encoded")
+    if encoded not in (None, True, False):
+        raise InvalidEventError("isBase64Encoded must be a boolean")
+    if not encoded:
+        return body.encode("utf-8", "surrogatepass")
+    try:
+        text = body.strip()
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidEventError(f"body is marked isBase64Encoded but is not valid base64: {exc}") from None
+
+
+def is_text_type(content_type: str | None) -> bool:
+    """Part B §6.3 rules 2–4: no type, a textual prefix, or a +json/+xml/+yaml suffix."""
+    if content_type is None:
+        return True
+    if content_type.startswith(_TEXT_PREFIXES):
+        return True
+    media = content_type.strip().split(";", 1)[0].strip()
+    return media.endswith(_TEXT_SUFFIXES)
+
+
+def response_body(body: bytes, headers: list[tuple[str, str]]) -> tuple[str, bool]:
+    """(body, isBase64Encoded): text only when textual by type AND strict UTF-8, else base64."""
+    names = {n: v for n, v in reversed(headers)}
+    textual = "content-encoding" not in names and (
+        is_text_type(names.get("content-type")) or names.get(FORCE_TEXT, "").strip().lower() == "text"
+    )
+    if textual:
+        try:
+            return body.decode("utf-8"), False
+        except UnicodeDecodeError:
+            pass
+    return base64.b64encode(body).decode("ascii"), True

@@ -1,0 +1,201 @@
+"""Header rules every source shares: cleaning event headers, the injected context headers,
+the authorization-source rename, and shaping the app's headers for Lambda. No I/O."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import TYPE_CHECKING, Any, Iterable
+
+from ..errors import InvalidEventError
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..model import Invocation
+
+log = logging.getLogger("lwa")
+
+REQUEST_CONTEXT = "x-amzn-request-context"
+LAMBDA_CONTEXT = "x-amzn-lambda-context"
+TENANT_ID = "x-amz-tenant-id"
+TRACE_ID = "x-amzn-trace-id"
+INJECTED = frozenset((REQUEST_CONTEXT, LAMBDA_CONTEXT, TENANT_ID, TRACE_ID))
+# Hop-by-hop and framing headers: never forwarded from an event, lwa frames the body itself (Q-22).
+REQUEST_DROP = frozenset(
+    ("connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "content-length",
+     "proxy-connection", "expect")
+)
+RESPONSE_DROP = frozenset(("connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade",
+                           "proxy-connection"))
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_BAD_VALUE = re.compile(r"[\r\n\x00]")
+
+
+def _check_str(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidEventError(f"{where} must be a string, got {type(value).__name__}")
+    return value
+
+
+def single_map(event: dict, key: str) -> list[tuple[str, str]]:
+    """`headers`-style map → pairs; null or missing is empty, wrong types fail the event."""
+    raw = event.get(key)
+    if raw is None:
+        return []
+    if not isinstance(raw, dict):
+        raise InvalidEventError(f"{key} must be an object or null")
+    return [(_check_str(k, key), _check_str(v, f"{key}.{k}")) for k, v in raw.items() if v is not None]
+
+
+def multi_map(event: dict, key: str) -> list[tuple[str, str]]:
+    """`multiValueHeaders`-style map → pairs, every value in order."""
+    raw = event.get(key)
+    if raw is None:
+        return []
+    if not isinstance(raw, dict):
+        raise InvalidEventError(f"{key} must be an object or null")
+    pairs = []
+    for name, values in raw.items():
+        if values is None:
+            continue
+        if not isinstance(values, list):
+            raise InvalidEventError(f"{key}.{name} must be a list of strings")
+        pairs.extend((name, _check_str(v, f"{key}.{name}")) for v in values)
+    return pairs
+
+
+def merge_v1(event: dict) -> list[tuple[str, str]]:
+    """v1/ALB: multiValueHeaders win with every value; `headers` only for names absent there (Part A)."""
+    multi = multi_map(event, "multiValueHeaders")
+    seen = {name.lower() for name, _ in multi}
+    return multi + [(n, v) for n, v in single_map(event, "headers") if n.lower() not in seen]
+
+
+def clean(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Lowercase names; drop hop-by-hop, framing and injected names, unsafe names/values, extra Hosts."""
+    out: list[tuple[str, str]] = []
+    has_host = False
+    for name, value in pairs:
+        lname = name.lower()
+        if lname in REQUEST_DROP or lname in INJECTED:
+            continue
+        if not _TOKEN.match(name) or _BAD_VALUE.search(value):
+            log.warning("dropping header %r from the event: invalid name or CR/LF/NUL in its value", name[:64])
+            continue
+        if lname == "host":
+            if has_host:
+                log.warning("dropping a repeated Host header from the event")
+                continue
+            has_host = True
+        out.append((lname, value.strip(" \t")))
+    return out
+
+
+def _compact(value: Any) -> str:
+    # Compact, non-ASCII unescaped (upstream shape); DEL escaped so the value stays a legal header.
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def _client_context(raw: str | None) -> Any:
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+        if not isinstance(value, dict):
+            raise ValueError("not an object")
+        client = value.get("client") or {}
+        custom = value.get("custom") or {}
+        env = value.get("environment") or value.get("env") or {}
+        if not all(isinstance(x, dict) for x in (client, custom, env)):
+            raise ValueError("client, custom and environment must be objects")
+        return {
+            "client": {
+                "installationId": client.get("installationId", client.get("installation_id", "")),
+                "appTitle": client.get("appTitle", client.get("app_title", "")),
+                "appVersionName": client.get("appVersionName", client.get("app_version_name", "")),
+                "appVersionCode": client.get("appVersionCode", client.get("app_version_code", "")),
+                "appPackageName": client.get("appPackageName", client.get("app_package_name", "")),
+            },
+            "custom": custom,
+            "environment": env,
+        }
+    except ValueError as exc:
+        log.warning("ignoring invalid Lambda-Runtime-Client-Context (%s)", exc)
+        return None
+
+
+def _identity(raw: str | None) -> Any:
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+        if not isinstance(value, dict):
+            raise ValueError("not an object")
+        ident = value.get("cognitoIdentityId", value.get("identityId", value.get("identity_id")))
+        pool = value.get("cognitoIdentityPoolId", value.get("identityPoolId", value.get("identity_pool_id")))
+        return {"identityId": ident, "identityPoolId": pool}
+    except ValueError as exc:
+        log.warning("ignoring invalid Lambda-Runtime-Cognito-Identity (%s)", exc)
+        return None
+
+
+def lambda_context(inv: Invocation, config: Config) -> str:
+    """The `x-amzn-lambda-context` JSON, keys in upstream's order (SPEC §3.3)."""
+    return _compact(
+        {
+            "request_id": inv.request_id,
+            "deadline": inv.deadline_ms,
+            "invoked_function_arn": inv.function_arn or "No header lambda-runtime-invoked-function-arn found.",
+            "xray_trace_id": inv.trace_id,
+            "client_context": _client_context(inv.client_context),
+            "identity": _identity(inv.cognito_identity),
+            "tenant_id": inv.tenant_id,
+            "env_config": {
+                "function_name": config.function_name,
+                "memory": config.function_memory,
+                "version": config.function_version,
+                "log_stream": config.log_stream,
+                "log_group": config.log_group,
+            },
+        }
+    )
+
+
+def inject(
+    headers: list[tuple[str, str]], inv: Invocation, config: Config, request_context: Any = None, *, http: bool = True
+) -> tuple[tuple[str, str], ...]:
+    """Add the context headers from the invocation only, then rename the authorization source.
+
+    `headers` must come from `clean`, which already removed every client-sent copy (Part A)."""
+    if http:
+        headers.append((REQUEST_CONTEXT, _compact(request_context)))
+    headers.append((LAMBDA_CONTEXT, lambda_context(inv, config)))
+    if inv.tenant_id:
+        if _BAD_VALUE.search(inv.tenant_id):
+            log.warning("tenant_id contains invalid header characters, skipping")
+        else:
+            headers.append((TENANT_ID, inv.tenant_id))
+    if inv.trace_id and not _BAD_VALUE.search(inv.trace_id):
+        headers.append((TRACE_ID, inv.trace_id))
+    source = config.authorization_source
+    if source:
+        values = [v for n, v in headers if n == source]
+        if values:
+            headers = [(n, v) for n, v in headers if n not in (source, "authorization")]
+            headers.append(("authorization", values[0]))
+        else:
+            log.warning('"%s" header not found in request headers', source)
+    return tuple(headers)
+
+
+def response_headers(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The app's headers as Lambda gets them: lowercase, hop-by-hop removed."""
+    return [(n, v) for n, v in pairs if n not in RESPONSE_DROP and n != "x-lambda-http-content-encoding"]
+
+
+def grouped(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for name, value in pairs:
+        out.setdefault(name, []).append(value)
+    return out

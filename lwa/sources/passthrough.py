@@ -1,0 +1,63 @@
+"""Any other event (SQS, SNS, S3, WebSocket, ...): raw bytes POSTed to the pass-through path,
+the app's body back as the Lambda result (SPEC Part A "pass-through"). No I/O."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from . import body, headers
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..model import AppRequest, AppResponse, Invocation
+
+NAME = "passthrough"
+log = logging.getLogger("lwa")
+
+
+def matches(event: Any) -> bool:
+    return True
+
+
+def to_request(event: Any, inv: Invocation, config: Config) -> AppRequest:
+    from ..model import AppRequest
+
+    pairs = [("content-type", "application/json")]
+    return AppRequest(
+        method="POST",
+        target=config.pass_through_path,
+        headers=headers.inject(pairs, inv, config, http=False),
+        body=inv.body,
+        source=NAME,
+        event=event,
+    )
+
+
+def to_response(resp: AppResponse, event: Any, config: Config) -> bytes:
+    """Valid JSON as-is (no re-serialisation), empty → null, other text or binary → a JSON string."""
+    if not 200 <= resp.status < 300 and not config.error_status_codes:
+        log.warning(
+            "pass-through event answered %d but AWS_LWA_ERROR_STATUS_CODES is unset: Lambda counts it a success",
+            resp.status,
+        )
+    data = resp.body
+    if not data.strip():
+        return b"null"
+    text, is_b64 = body.response_body(data, list(resp.headers))
+    if not is_b64:
+        try:
+            json.loads(text)
+            return data
+        except ValueError:
+            log.warning("pass-through answer is not JSON; returning it as a JSON string")
+            return json.dumps(text, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    try:
+        text = data.decode("utf-8")
+        json.loads(text)
+        return data
+    except ValueError:
+        log.warning("pass-through answer is binary; returning it base64-encoded as a JSON string")
+        return json.dumps(base64.b64encode(data).decode("ascii")).encode()

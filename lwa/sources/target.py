@@ -1,0 +1,116 @@
+"""Path, base path and query string → the encoded request target (SPEC Part A "paths", "query"). No I/O."""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable
+
+_HEX = "0123456789ABCDEFabcdef"
+# Characters that can never appear literally in an HTTP/1.1 request target (Part A).
+_PATH_ILLEGAL = frozenset(" ?#\x7f") | frozenset(chr(c) for c in range(0x20))
+_QUERY_ILLEGAL = frozenset(' #"<>\x7f') | frozenset(chr(c) for c in range(0x20))
+_FORM_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~*")
+_NEEDS_WORK = re.compile(r'[^!$&\'()*+,;=:@/?%\[\]^`{|}~\\A-Za-z0-9._\-]|%(?![0-9A-Fa-f]{2})|[?]')
+
+
+def _pct(char: str) -> str:
+    return "".join(f"%{b:02X}" for b in char.encode("utf-8", "surrogatepass"))
+
+
+def _encode(raw: str, illegal: frozenset[str]) -> str:
+    if not _NEEDS_WORK.search(raw):
+        return raw
+    out = []
+    n = len(raw)
+    for i, char in enumerate(raw):
+        if char == "%":
+            ok = i + 2 < n and raw[i + 1] in _HEX and raw[i + 2] in _HEX
+            out.append("%" if ok else "%25")
+        elif char in illegal or ord(char) > 0x7E:
+            out.append(_pct(char))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def encode_path(raw: str) -> str:
+    """Percent-encode what cannot stand in a path; never decode, never resolve `..` (Part A)."""
+    path = _encode(raw, _PATH_ILLEGAL)
+    return path if path.startswith("/") else "/" + path
+
+
+def encode_query(raw: str) -> str:
+    """A raw query (v2 rawQueryString, ALB values) made legal: illegal bytes encoded, `#` → %23."""
+    return _encode(raw, _QUERY_ILLEGAL)
+
+
+def strip_base_path(path: str, base: str) -> str:
+    """Remove `base` once, at a segment boundary: `/api` strips `/api` and `/api/x`, not `/apiv2`."""
+    if base and path.startswith(base) and (len(path) == len(base) or path[len(base)] in "/?"):
+        path = path[len(base):]
+        return path if path.startswith("/") else "/" + path
+    return path
+
+
+def form_encode(pairs: Iterable[tuple[str, str]]) -> str:
+    """Encode decoded key/value pairs for a query: `+`→%2B, space→%20, `&=#`→encoded (Part A)."""
+    return "&".join(f"{_quote(k)}={_quote(v)}" for k, v in pairs)
+
+
+def _quote(text: str) -> str:
+    if all(c in _FORM_SAFE for c in text):
+        return text
+    return "".join(c if c in _FORM_SAFE else _pct(c) for c in text)
+
+
+def join_target(path: str, query: str) -> str:
+    return f"{path}?{query}" if query else path
+
+
+def request_method(value: object, where: str) -> str:
+    """The method verbatim (Q-34); empty means GET; anything that is not an HTTP token fails."""
+    from ..errors import InvalidEventError
+
+    if value is None or value == "":
+        return "GET"
+    if not isinstance(value, str) or not _METHOD.match(value):
+        raise InvalidEventError(f"{where} must be an HTTP method token, got {str(value)[:40]!r}")
+    return value
+
+
+def string_field(event: dict, key: str, default: str = "") -> str:
+    from ..errors import InvalidEventError
+
+    value = event.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise InvalidEventError(f"{key} must be a string, got {type(value).__name__}")
+    return value
+
+
+def query_pairs(event: dict, multi_key: str, single_key: str) -> list[tuple[str, str]]:
+    """Pairs in event order from the multi-value map when it has entries, else the single map."""
+    from ..errors import InvalidEventError
+
+    multi = event.get(multi_key)
+    if multi:
+        if not isinstance(multi, dict):
+            raise InvalidEventError(f"{multi_key} must be an object or null")
+        pairs = []
+        for key, values in multi.items():
+            if values is None:
+                continue
+            if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+                raise InvalidEventError(f"{multi_key}.{key} must be a list of strings")
+            pairs.extend((key, v) for v in values)
+        return pairs
+    single = event.get(single_key)
+    if not single:
+        return []
+    if not isinstance(single, dict) or not all(isinstance(v, str) for v in single.values()):
+        raise InvalidEventError(f"{single_key} must be an object of strings or null")
+    return list(single.items())
+
+
+_METHOD = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,32}$")

@@ -1,0 +1,188 @@
+"""A small HTTP/1.1 client on plain sockets, for the Lambda APIs and the readiness probe.
+
+Why not urllib3 here: it costs ~150 ms to import (ssl, http.client, email), which must not stand
+between process start and the first poll; and it cannot send HTTP trailers, which the streaming
+protocol needs for mid-stream errors (SPEC §7.2).
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+
+USER_AGENT = "lwa/0.1.0"
+_MAX_HEADER_LINE = 65536
+
+
+class WireError(OSError):
+    """The peer broke the HTTP exchange (closed early, sent garbage)."""
+
+
+class NoAnswer(WireError):
+    """The connection ended before the first byte of a response."""
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]  # lowercase names; a repeated header keeps its last value
+    body: bytes
+
+
+def split_netloc(netloc: str) -> tuple[str, int, str]:
+    """`host:port[/base]` → (host, port, base path)."""
+    base = ""
+    if "/" in netloc:
+        netloc, rest = netloc.split("/", 1)
+        base = "/" + rest.rstrip("/") if rest.strip("/") else ""
+    host, _, port = netloc.rpartition(":")
+    if not host:
+        host, port = netloc, "80"
+    return host.strip("[]"), int(port), base
+
+
+class Connection:
+    """One keep-alive connection to `host:port`, reopened when the peer has closed it."""
+
+    def __init__(self, netloc: str, timeout: float | None = None) -> None:
+        self.host, self.port, self.base = split_netloc(netloc)
+        self.timeout = timeout
+        self.sock: socket.socket | None = None
+        self.rfile = None
+
+    def _connect(self) -> None:
+        sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = sock
+        self.rfile = sock.makefile("rb")
+
+    def close(self) -> None:
+        if self.sock is not None:
+            try:
+                self.rfile.close()
+                self.sock.close()
+            except OSError:
+                pass
+        self.sock = None
+        self.rfile = None
+
+    def _head(self, method: str, path: str, headers: list[tuple[str, str]], extra: str) -> bytes:
+        lines = [f"{method} {self.base}{path} HTTP/1.1", f"Host: {self.host}:{self.port}", f"User-Agent: {USER_AGENT}"]
+        lines += [f"{k}: {v}" for k, v in headers]
+        return ("\r\n".join(lines) + "\r\n" + extra + "\r\n").encode("latin-1")
+
+    def request(
+        self, method: str, path: str, headers: list[tuple[str, str]] = (), body: bytes | None = None,
+        timeout: float | None = -1.0,
+    ) -> Response:
+        """Send one request and read the whole answer; a stale reused socket is retried once."""
+        extra = f"Content-Length: {len(body)}\r\n" if body is not None else ""
+        payload = self._head(method, path, list(headers), extra) + (body or b"")
+        for attempt in (0, 1):
+            fresh = self.sock is None
+            if fresh:
+                self._connect()
+            try:
+                self.sock.settimeout(self.timeout if timeout == -1.0 else timeout)
+                self.sock.sendall(payload)
+                return self._read_response(method)
+            except (ConnectionError, NoAnswer):
+                self.close()
+                # A reused keep-alive socket the peer closed before answering: send once more.
+                if fresh or attempt:
+                    raise
+            except BaseException:
+                self.close()
+                raise
+        raise AssertionError("unreachable")
+
+    def open_chunked(self, method: str, path: str, headers: list[tuple[str, str]]) -> ChunkedWriter:
+        """Start a request with a chunked body the caller writes piece by piece."""
+        if self.sock is None:
+            self._connect()
+        self.sock.settimeout(self.timeout)
+        try:
+            self.sock.sendall(self._head(method, path, headers, "Transfer-Encoding: chunked\r\n"))
+        except BaseException:
+            self.close()
+            raise
+        return ChunkedWriter(self, method)
+
+    def _readline(self) -> bytes:
+        line = self.rfile.readline(_MAX_HEADER_LINE)
+        if not line.endswith(b"\n"):
+            raise WireError("connection closed in the middle of a response head" if line else "connection closed")
+        return line
+
+    def _read_response(self, method: str = "GET") -> Response:
+        try:
+            status_line = self._readline()
+        except (ConnectionError, WireError) as exc:
+            raise NoAnswer(str(exc) or "connection closed before a response") from None
+        try:
+            return self._read_rest(status_line, method)
+        except ConnectionError as exc:
+            raise WireError(f"connection broke in the middle of a response: {exc}") from None
+
+    def _read_rest(self, status_line: bytes, method: str) -> Response:
+        try:
+            parts = status_line.split(None, 2)
+            status = int(parts[1])
+        except (IndexError, ValueError):
+            raise WireError(f"bad status line {status_line[:80]!r}") from None
+        headers: dict[str, str] = {}
+        while True:
+            line = self._readline()
+            if line in (b"\r\n", b"\n"):
+                break
+            name, _, value = line.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        if 100 <= status < 200:
+            return self._read_response(method)
+        if method == "HEAD" or status in (204, 304):
+            body = b""
+        elif headers.get("transfer-encoding", "").lower() == "chunked":
+            body = self._read_chunked()
+        elif "content-length" in headers:
+            length = int(headers["content-length"])
+            body = self.rfile.read(length)
+            if len(body) != length:
+                raise WireError("connection closed in the middle of a response body")
+        else:
+            body = self.rfile.read()
+            self.close()
+        if headers.get("connection", "").lower() == "close":
+            self.close()
+        return Response(status, headers, body)
+
+    def _read_chunked(self) -> bytes:
+        parts = []
+        while True:
+            size = int(self._readline().split(b";", 1)[0].strip(), 16)
+            if size == 0:
+                while self._readline() not in (b"\r\n", b"\n"):
+                    pass
+                return b"".join(parts)
+            parts.append(self.rfile.read(size))
+            self._readline()
+
+
+class ChunkedWriter:
+    """The body of a chunked request: `write` sends one chunk at once, `finish` adds trailers."""
+
+    def __init__(self, conn: Connection, method: str) -> None:
+        self.conn = conn
+        self.method = method
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self.conn.sock.sendall(b"%x\r\n%s\r\n" % (len(data), data))
+
+    def finish(self, trailers: list[tuple[str, str]] = ()) -> Response:
+        tail = "".join(f"{k}: {v}\r\n" for k, v in trailers)
+        try:
+            self.conn.sock.sendall(b"0\r\n" + tail.encode("latin-1") + b"\r\n")
+            return self.conn._read_response(self.method)
+        except BaseException:
+            self.conn.close()
+            raise
