@@ -138,8 +138,6 @@ def _respond(inv: Invocation, shared: Slots, runtime: RuntimeClient) -> None:
                 f"the Runtime API refused the {len(payload)}-byte response as too large; "
                 "set AWS_LWA_INVOKE_MODE=response_stream to stream it"
             ) from None
-        if exc.status is not None and 400 <= exc.status < 500:
-            raise InvocationError(f"the Runtime API refused the response: {exc}") from None
         raise
 
 
