@@ -36,6 +36,7 @@ Variables (same names and defaults as upstream Lambda Web Adapter):
   AWS_LWA_DEADLINE_MARGIN_MS               stop waiting for the app this long before the deadline [100]
   AWS_LWA_SNAPSTART_BEFORE_CHECKPOINT_PATH app path POSTed before a SnapStart snapshot []
   AWS_LWA_SNAPSTART_AFTER_RESTORE_PATH     app path POSTed after a SnapStart restore []
+  AWS_LWA_SNAPSTART_HOOK_TIMEOUT_SECONDS  bound for each SnapStart hook [60]
   AWS_LAMBDA_MAX_CONCURRENCY               long-poll slots (Lambda Managed Instances) [1]
   AWS_LAMBDA_LOG_LEVEL / RUST_LOG          DEBUG, INFO, WARN, ERROR [INFO]
   AWS_LAMBDA_LOG_FORMAT                    TEXT or JSON [TEXT]

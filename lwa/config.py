@@ -60,6 +60,7 @@ class Config:
     deadline_margin_ms: int = 100
     snapstart_before_checkpoint_path: str = ""
     snapstart_after_restore_path: str = ""
+    snapstart_hook_timeout_s: float = 60.0
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -293,6 +294,16 @@ def load_config(environ: Mapping[str, str]) -> Config:
             raise ConfigError("AWS_LWA_DEADLINE_MARGIN_MS", margin_raw, "must be a whole number of milliseconds")
         margin = int(margin_raw)
 
+    hook_raw = environ.get("AWS_LWA_SNAPSTART_HOOK_TIMEOUT_SECONDS")
+    hook_timeout = 60.0
+    if hook_raw not in (None, ""):
+        try:
+            hook_timeout = float(hook_raw)
+        except ValueError:
+            hook_timeout = -1.0
+        if not 0 < hook_timeout <= 600:
+            raise ConfigError("AWS_LWA_SNAPSTART_HOOK_TIMEOUT_SECONDS", hook_raw, "must be seconds in (0, 600]")
+
     snap_before = environ.get("AWS_LWA_SNAPSTART_BEFORE_CHECKPOINT_PATH") or ""
     snap_after = environ.get("AWS_LWA_SNAPSTART_AFTER_RESTORE_PATH") or ""
 
@@ -326,5 +337,6 @@ def load_config(environ: Mapping[str, str]) -> Config:
             "AWS_LWA_SNAPSTART_BEFORE_CHECKPOINT_PATH", snap_before, allow_empty=True
         ),
         snapstart_after_restore_path=_path_var("AWS_LWA_SNAPSTART_AFTER_RESTORE_PATH", snap_after, allow_empty=True),
+        snapstart_hook_timeout_s=hook_timeout,
         warnings=tuple(r.warnings),
     )

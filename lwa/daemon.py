@@ -22,7 +22,6 @@ from .signals import install as install_signals
 log = logging.getLogger("lwa")
 
 SHUTDOWN_BUDGET_S = 1.8  # SIGTERM without a SHUTDOWN event: Lambda allows about 2 s
-HOOK_TIMEOUT_S = 60.0
 
 
 class _AppHolder:
@@ -77,13 +76,6 @@ def _init_fail(runtime_api: str, error_type: str, message: str) -> int:
     except (LwaError, OSError) as exc:
         log.error("could not post the init error: %s", exc)
     return 1
-
-
-def _snapstart(config: Config, holder: _AppHolder, runtime_api: str) -> int | None:
-    """Carry the snapshot lifecycle to the app (issue: SnapStart bridge); None when all went well."""
-    from .snapstart import run_hooks  # noqa: PLC0415 - SnapStart functions only
-
-    return run_hooks(config, holder, runtime_api)
 
 
 def main(environ: Mapping[str, str]) -> int:
@@ -142,7 +134,9 @@ def main(environ: Mapping[str, str]) -> int:
         log.info("app not ready after %.1fs: ending Init, the first invocation finishes the wait", budget)
 
     if config.snapstart:
-        failed = _snapstart(config, holder, config.runtime_api)
+        from .snapstart import run_hooks  # noqa: PLC0415 - SnapStart functions only
+
+        failed = run_hooks(config, holder, config.runtime_api)
         if failed is not None:
             return failed
 

@@ -18,14 +18,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("lwa")
 
-HOOK_TIMEOUT_S = 60.0
 
-
-def call_hook(app, path: str) -> str | None:
+def call_hook(app, path: str, timeout_s: float) -> str | None:
     """POST `path` on the app, bounded; None on a 2xx answer, else what went wrong."""
     req = AppRequest(method="POST", target=path, headers=(("content-type", "application/json"),), body=b"")
     try:
-        resp = app.send(req, time.monotonic() + HOOK_TIMEOUT_S)
+        resp = app.send(req, time.monotonic() + timeout_s)
     except InvocationError as exc:
         return f"{exc.error_type}: {exc}"
     if not 200 <= resp.status < 300:
@@ -43,7 +41,7 @@ def run_hooks(config: Config, holder, runtime_api: str) -> int | None:
         return 1
     path = config.snapstart_before_checkpoint_path
     if path:
-        problem = call_hook(app, path)
+        problem = call_hook(app, path, config.snapstart_hook_timeout_s)
         if problem:
             message = f"SnapStart before-checkpoint hook POST {path} failed: {problem}"
             log.error("%s", message)
@@ -60,7 +58,7 @@ def run_hooks(config: Config, holder, runtime_api: str) -> int | None:
     app.drop_connections()
     path = config.snapstart_after_restore_path
     if path:
-        problem = call_hook(app, path)
+        problem = call_hook(app, path, config.snapstart_hook_timeout_s)
         if problem:
             message = f"SnapStart after-restore hook POST {path} failed: {problem}"
             log.error("%s", message)

@@ -1,0 +1,670 @@
+"""`python -m lwa invoke` and `python -m lwa serve`: debug on this host, without Lambda (USERS #38).
+
+Both run `loop.handle`, the daemon's own code path for one invocation, with a stand-in for the
+Runtime API: an "outcome" object with `post_response`, `post_error` and `open_stream` that prints
+the result, or writes it back as the HTTP answer. `serve` also plays the front door (HTTP API /
+Function URL, REST API, ALB): each plain HTTP request becomes the event that front door sends.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Mapping
+from urllib.parse import unquote
+
+from . import logs, loop, readiness
+from .config import load_config
+from .errors import ConfigError
+from .model import Invocation
+from .runtime import error_body
+from .signals import StopFlag
+from .sources.body import is_text_type
+from .streaming import ERROR_BODY, SEPARATOR
+
+if TYPE_CHECKING:
+    from .config import Config
+
+log = logging.getLogger("lwa")
+
+DEFAULT_TIMEOUT_S = 300.0  # the Runtime Interface Emulator's default function timeout
+DEFAULT_SERVE_PORT = 9000
+SERVE_POOL_SIZE = 16  # serve answers requests in parallel: as many app connections kept alive
+CHILD_STOP_S = 10.0
+ACCOUNT_ID = "123456789012"
+SOURCES = {"v2": "apigw_v2", "v1": "apigw_v1", "alb": "alb"}
+ALB_TARGET_GROUP = f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT_ID}:targetgroup/lwa-local/0123456789abcdef"
+# Hop-by-hop headers a front door consumes; they never reach the event.
+_HOP = frozenset(("connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+                  "expect"))
+_FRAMING = frozenset(("content-length", "transfer-encoding", "connection", "keep-alive"))
+_NO_BODY = (204, 304)
+
+
+# ---- shared by both modes --------------------------------------------------------------------
+
+def _setup(environ: Mapping[str, str], stream: bool) -> Config | None:
+    """Logging to stderr (stdout carries the result), then the one Config; None when unusable."""
+    env = dict(environ)
+    if stream:
+        env["AWS_LWA_INVOKE_MODE"] = "response_stream"
+    # What the Runtime Interface Emulator reports, so the app's x-amzn-lambda-context looks real.
+    env.setdefault("AWS_LAMBDA_FUNCTION_NAME", "lwa-local")
+    env.setdefault("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+    env.setdefault("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+    logs.setup(env).handlers[0].setStream(sys.stderr)
+    try:
+        config = load_config(env)
+    except ConfigError as exc:
+        log.error("invalid configuration: %s", exc)
+        return None
+    for warning in config.warnings:
+        log.warning("%s", warning)
+    return config
+
+
+def _slots(config: Config) -> loop.Slots:
+    holder: list = []
+    lock = threading.Lock()
+
+    def get_app():
+        with lock:
+            if not holder:
+                from .app import App  # noqa: PLC0415 - urllib3 only once there is a request
+
+                holder.append(App(config))
+            return holder[0]
+
+    shared = loop.Slots(config, get_app, None)
+    shared.holder = holder
+    return shared
+
+
+def _invocation(body: bytes, request_id: str, timeout_s: float, config: Config, tenant_id: str | None = None
+                ) -> Invocation:
+    import os  # noqa: PLC0415 - random ids only
+
+    now = time.time()
+    return Invocation(
+        request_id=request_id,
+        deadline_ms=int((now + timeout_s) * 1000),
+        body=body,
+        function_arn=f"arn:aws:lambda:us-east-1:{ACCOUNT_ID}:function:{config.function_name}",
+        trace_id=f"Root=1-{int(now):08x}-{os.urandom(12).hex()};Parent={os.urandom(8).hex()};Sampled=0",
+        tenant_id=tenant_id or None,
+    )
+
+
+def _new_id() -> str:
+    import uuid  # noqa: PLC0415 - local modes only
+
+    return str(uuid.uuid4())
+
+
+def _stream_error(trailers) -> str:
+    """The error JSON carried, base64, in the Lambda-Runtime-Function-Error-Body trailer."""
+    for name, value in trailers:
+        if name == ERROR_BODY:
+            return base64.b64decode(value).decode("utf-8", "replace")
+    return "{}"
+
+
+# ---- invoke: one event, the Lambda result on stdout --------------------------------------------
+
+class _PrintOutcome:
+    """Stands in for the Runtime API: prints what `loop.handle` posts for the one invocation."""
+
+    def __init__(self, out, pretty: bool) -> None:
+        self.out = out
+        self.pretty = pretty
+        self.posted = False
+        self.failed = False
+
+    def _emit(self, data: bytes) -> None:
+        if self.pretty:
+            try:
+                data = json.dumps(json.loads(data), indent=2, ensure_ascii=False).encode("utf-8", "surrogatepass")
+            except ValueError:
+                pass
+        self.out.write(data)
+        if self.pretty or self.out.isatty():
+            self.out.write(b"\n")
+        self.out.flush()
+
+    def post_response(self, request_id: str, payload: bytes) -> None:
+        self.posted = True
+        self._emit(payload)
+
+    def post_error(self, request_id: str, error_type: str, message: str) -> None:
+        self.posted = self.failed = True
+        self._emit(error_body(error_type, message))
+
+    def open_stream(self, request_id: str) -> _PrintStream:
+        self.posted = True
+        return _PrintStream(self)
+
+    def close(self) -> None:
+        """The stream broke on our side (stdout closed): nothing left to report to."""
+
+
+class _PrintStream:
+    """Raw: the exact streamed bytes (prelude, 8 NULs, body); pretty: the prelude indented, then the body."""
+
+    def __init__(self, outcome: _PrintOutcome) -> None:
+        self.outcome = outcome
+        self.pending = b"" if outcome.pretty else None
+
+    def write(self, data: bytes) -> None:
+        out = self.outcome.out
+        if self.pending is not None:
+            self.pending += data
+            head, sep, data = self.pending.partition(SEPARATOR)
+            if not sep:
+                return
+            self.pending = None
+            out.write(json.dumps(json.loads(head), indent=2, ensure_ascii=False).encode("utf-8") + b"\n")
+        out.write(data)
+        out.flush()
+
+    def finish(self, trailers=()) -> None:
+        if trailers:
+            self.outcome.failed = True
+            sys.stderr.write(f"lwa invoke: the stream failed after it started: {_stream_error(trailers)}\n")
+
+
+def invoke(opts, environ: Mapping[str, str]) -> int:
+    config = _setup(environ, opts.stream)
+    if config is None:
+        return 2
+    try:
+        if opts.event == "-":
+            body = sys.stdin.buffer.read()
+        else:
+            with open(opts.event, "rb") as f:
+                body = f.read()
+    except OSError as exc:
+        sys.stderr.write(f"lwa invoke: cannot read {opts.event}: {exc.strerror or exc}\n")
+        return 2
+    shared = _slots(config)
+    outcome = _PrintOutcome(sys.stdout.buffer, opts.pretty)
+    inv = _invocation(body, opts.request_id or _new_id(), opts.timeout, config, opts.tenant_id)
+    try:
+        loop.handle(inv, shared, outcome)
+    finally:
+        for app in shared.holder:
+            app.close()
+    return 1 if outcome.failed or not outcome.posted else 0
+
+
+# ---- serve: the front door's event from a plain HTTP request ---------------------------------------
+
+def _query_items(query: str, decode: bool) -> list[tuple[str, str]]:
+    items = []
+    for part in query.split("&"):
+        if part:
+            key, _, value = part.partition("=")
+            items.append((unquote(key), unquote(value)) if decode else (key, value))
+    return items
+
+
+def _grouped(items: list[tuple[str, str]], lower: bool = False) -> dict[str, list[str]]:
+    """Values per name in arrival order; names grouped case-insensitively (first spelling kept)."""
+    spelling: dict[str, str] = {}
+    out: dict[str, list[str]] = {}
+    for name, value in items:
+        key = spelling.setdefault(name.lower(), name.lower() if lower else name)
+        out.setdefault(key, []).append(value)
+    return out
+
+
+def _event_body(data: bytes, content_type: str | None) -> tuple[str | None, bool]:
+    """Text when textual by type and strict UTF-8 (SPEC §6.3 rule, as the front doors do), else base64."""
+    if not data:
+        return None, False
+    if is_text_type(content_type):
+        try:
+            return data.decode("utf-8"), False
+        except UnicodeDecodeError:
+            pass
+    return base64.b64encode(data).decode("ascii"), True
+
+
+def build_event(source: str, method: str, target: str, header_pairs: list[tuple[str, str]], body: bytes,
+                client_ip: str, server_port: int, request_id: str, *, alb_multi_value: bool = False,
+                now: float | None = None) -> dict[str, Any]:
+    """The event `source` ("v2", "v1", "alb") would send for this request, shaped like the real
+    payloads in shared/events: v2 query values decoded and comma-joined with `cookies[]` split
+    from Cookie; v1 both header and query maps, decoded; ALB query kept encoded, one header mode."""
+    now = time.time() if now is None else now
+    if target.startswith(("http://", "https://")):  # absolute-form (a proxy-style client)
+        target = "/" + target.split("/", 3)[3] if target.count("/") >= 3 else "/"
+    path, _, query = target.partition("?")
+    path = path or "/"
+    pairs = [(n, v) for n, v in header_pairs if n.lower() not in _HOP]
+    present = {n.lower() for n, _ in pairs}
+    for name, value in (("x-forwarded-for", client_ip), ("x-forwarded-port", str(server_port)),
+                        ("x-forwarded-proto", "http")):
+        if name not in present:
+            pairs.append((name, value))
+    lower = {n.lower(): v for n, v in pairs}
+    text, is_b64 = _event_body(body, lower.get("content-type"))
+    host = lower.get("host", "localhost")
+    host = host[: host.index("]") + 1] if host.startswith("[") and "]" in host else host.split(":")[0]
+    epoch_ms = int(now * 1000)
+    stamp = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now))
+    user_agent = lower.get("user-agent", "")
+
+    if source == "v2":
+        cookies = [c.strip() for n, v in pairs if n.lower() == "cookie" for c in v.split(";") if c.strip()]
+        headers = {n: ",".join(vs) for n, vs in _grouped([p for p in pairs if p[0].lower() != "cookie"], True).items()}
+        query_map = {k: ",".join(vs) for k, vs in _grouped(_query_items(query, True)).items()}
+        event: dict[str, Any] = {"version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query}
+        if cookies:
+            event["cookies"] = cookies
+        event["headers"] = headers
+        if query_map:
+            event["queryStringParameters"] = query_map
+        event["requestContext"] = {
+            "accountId": ACCOUNT_ID, "apiId": "lwa-local", "domainName": host, "domainPrefix": host.split(".")[0],
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": client_ip,
+                     "userAgent": user_agent},
+            "requestId": request_id, "routeKey": "$default", "stage": "$default", "time": stamp,
+            "timeEpoch": epoch_ms,
+        }
+        if text is not None:
+            event["body"] = text
+        event["isBase64Encoded"] = is_b64
+        return event
+
+    if source == "v1":
+        multi_headers = _grouped(pairs)
+        multi_query = _grouped(_query_items(query, True))
+        return {
+            "resource": "/{proxy+}", "path": path, "httpMethod": method,
+            "headers": {n: vs[-1] for n, vs in multi_headers.items()}, "multiValueHeaders": multi_headers,
+            "queryStringParameters": {k: vs[-1] for k, vs in multi_query.items()} or None,
+            "multiValueQueryStringParameters": multi_query or None,
+            "pathParameters": {"proxy": path[1:]} if path != "/" else None, "stageVariables": None,
+            "requestContext": {
+                "accountId": ACCOUNT_ID, "apiId": "lwa-local", "domainName": host,
+                "domainPrefix": host.split(".")[0], "extendedRequestId": request_id, "httpMethod": method,
+                "identity": {"accessKey": None, "accountId": None, "caller": None, "cognitoIdentityId": None,
+                             "cognitoIdentityPoolId": None, "sourceIp": client_ip, "user": None,
+                             "userAgent": user_agent, "userArn": None},
+                "path": path, "protocol": "HTTP/1.1", "requestId": request_id, "requestTime": stamp,
+                "requestTimeEpoch": epoch_ms, "resourceId": "lwa-local", "resourcePath": "/{proxy+}",
+                "stage": "local",
+            },
+            "body": text, "isBase64Encoded": is_b64,
+        }
+
+    # ALB: lowercase header names; query keys and values as the client sent them; in single-value
+    # mode the last of repeated headers and parameters wins (ALB documents both).
+    event = {"requestContext": {"elb": {"targetGroupArn": ALB_TARGET_GROUP}}, "httpMethod": method, "path": path}
+    multi_headers = _grouped(pairs, True)
+    multi_query = _grouped(_query_items(query, False))
+    if alb_multi_value:
+        event["multiValueQueryStringParameters"] = multi_query
+        event["multiValueHeaders"] = multi_headers
+    else:
+        event["queryStringParameters"] = {k: vs[-1] for k, vs in multi_query.items()}
+        event["headers"] = {n: vs[-1] for n, vs in multi_headers.items()}
+    event["body"] = text or ""
+    event["isBase64Encoded"] = is_b64
+    return event
+
+
+def http_answer(payload: bytes) -> tuple[int, str | None, list[tuple[str, str]], bytes]:
+    """A buffered Lambda result as the front door answers it: (status, reason, headers, body).
+
+    `multiValueHeaders` win over `headers` per name, `cookies` become Set-Cookie, base64 bodies
+    are decoded; a result without `statusCode` is itself the JSON body of a 200 (Function URL rule)."""
+    try:
+        env = json.loads(payload)
+    except ValueError:
+        env = None
+    if not isinstance(env, dict) or "statusCode" not in env:
+        return 200, None, [("content-type", "application/json")], payload
+    status = int(env["statusCode"])
+    reason = str(env.get("statusDescription") or "").partition(" ")[2] or None
+    pairs: list[tuple[str, str]] = []
+    multi = env.get("multiValueHeaders") or {}
+    for name, values in multi.items():
+        pairs.extend((name, str(v)) for v in values or ())
+    taken = {n.lower() for n, vs in multi.items() if vs}
+    pairs.extend((n, str(v)) for n, v in (env.get("headers") or {}).items() if n.lower() not in taken)
+    pairs.extend(("set-cookie", str(c)) for c in env.get("cookies") or ())
+    body = env.get("body") or ""
+    data = base64.b64decode(body) if env.get("isBase64Encoded") else body.encode("utf-8", "surrogatepass")
+    return status, reason, pairs, data
+
+
+def _head_bytes(status: int, reason: str | None, pairs: list[tuple[str, str]]) -> bytes:
+    from http import HTTPStatus  # noqa: PLC0415 - reason phrases, serve only
+
+    if reason is None:
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = "Unknown"
+    lines = [f"HTTP/1.1 {status} {reason}\r\n".encode("latin-1", "replace")]
+    for name, value in pairs:
+        if "\r" in value or "\n" in value:
+            continue
+        try:
+            raw = value.encode("latin-1")
+        except UnicodeEncodeError:
+            raw = value.encode("utf-8", "surrogateescape")
+        lines.append(name.encode("latin-1", "replace") + b": " + raw + b"\r\n")
+    return b"".join(lines) + b"\r\n"
+
+
+class _HttpOutcome:
+    """Stands in for the Runtime API in `serve`: the one outcome becomes the client's HTTP answer."""
+
+    def __init__(self, handler) -> None:
+        self.handler = handler
+        self.status: int | None = None
+
+    def _send(self, status: int, reason: str | None, pairs: list[tuple[str, str]], body: bytes) -> None:
+        head_only = self.handler.command == "HEAD"
+        app_length = [v for n, v in pairs if n.lower() == "content-length"]
+        pairs = [(n, v) for n, v in pairs if n.lower() not in _FRAMING]
+        if status in _NO_BODY or status < 200:
+            body = b""
+        elif head_only:
+            pairs += [("content-length", app_length[-1])] if app_length else []
+        else:
+            pairs.append(("content-length", str(len(body))))
+        self.status = status
+        try:
+            self.handler.wfile.write(_head_bytes(status, reason, pairs) + (b"" if head_only else body))
+        except OSError as exc:
+            log.info("the HTTP client went away before the answer was written: %s", exc)
+            self.handler.close_connection = True
+
+    def post_response(self, request_id: str, payload: bytes) -> None:
+        self._send(*http_answer(payload))
+
+    def post_error(self, request_id: str, error_type: str, message: str) -> None:
+        headers = [("content-type", "application/json"), ("x-amz-function-error", "Unhandled")]
+        self._send(502, None, headers, error_body(error_type, message))
+
+    def open_stream(self, request_id: str) -> _HttpStream:
+        return _HttpStream(self)
+
+    def close(self) -> None:
+        self.handler.close_connection = True
+
+
+class _HttpStream:
+    """A Lambda response stream replayed to the client: the prelude becomes the status line and
+    headers, each body chunk one HTTP chunk written at once (SPEC §7.1, as Function URLs do)."""
+
+    def __init__(self, outcome: _HttpOutcome) -> None:
+        self.outcome = outcome
+        self.wfile = outcome.handler.wfile
+        self.pending: bytes | None = b""  # prelude bytes until the separator; None once sent
+        self.chunked = True
+
+    def write(self, data: bytes) -> None:
+        if self.pending is not None:
+            self.pending += data
+            head, sep, data = self.pending.partition(SEPARATOR)
+            if not sep:
+                return
+            self.pending = None
+            self._start(json.loads(head))
+        if data and self.chunked:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+    def _start(self, prelude: dict) -> None:
+        status = int(prelude.get("statusCode", 200))
+        pairs = []
+        for name, value in (prelude.get("headers") or {}).items():
+            if name.lower() not in _FRAMING:
+                pairs.extend((name, str(v)) for v in (value if isinstance(value, list) else [value]))
+        pairs.extend(("set-cookie", str(c)) for c in prelude.get("cookies") or ())
+        self.chunked = not (self.outcome.handler.command == "HEAD" or status in _NO_BODY or status < 200)
+        if self.chunked:
+            pairs.append(("transfer-encoding", "chunked"))
+        self.outcome.status = status
+        self.wfile.write(_head_bytes(status, None, pairs))
+
+    def finish(self, trailers=()) -> None:
+        if trailers or self.pending is not None:
+            # A failure after the head went out: cut the connection without the last chunk, so
+            # the client sees a truncated body, as a Function URL does.
+            if trailers:
+                log.error("the response stream failed after it started: %s", _stream_error(trailers))
+            self.outcome.handler.close_connection = True
+            return
+        if self.chunked:
+            self.wfile.write(b"0\r\n\r\n")
+
+
+def _read_chunked(rfile) -> bytes:
+    parts = []
+    while True:
+        size = int(rfile.readline(65537).split(b";", 1)[0].strip() or b"0", 16)
+        if size == 0:
+            while rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                pass  # trailers of the request: dropped, as the front doors do
+            return b"".join(parts)
+        parts.append(rfile.read(size))
+        rfile.readline(65537)
+
+
+def _handler_class(ctx: dict):
+    from http.server import BaseHTTPRequestHandler  # noqa: PLC0415 - serve only
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # streamed chunks leave at once
+
+        def __getattr__(self, name: str):
+            if name.startswith("do_"):  # every method token goes to the app, as with ANY routes
+                return self._forward
+            raise AttributeError(name)
+
+        def log_message(self, format: str, *args) -> None:  # noqa: A002 - the stdlib's signature
+            log.warning("serve: " + format, *args)
+
+        def _forward(self) -> None:
+            started = time.monotonic()
+            try:
+                if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
+                    body = _read_chunked(self.rfile)
+                else:
+                    body = self.rfile.read(int(self.headers.get("content-length") or 0))
+            except ValueError:
+                self.send_error(400, "bad request body framing")
+                return
+            pairs = []
+            for name, value in self.headers.items():
+                try:  # http.client decodes header bytes as latin-1: give back UTF-8 text
+                    value = value.encode("latin-1").decode("utf-8")
+                except UnicodeError:
+                    pass
+                pairs.append((name, value))
+            request_id = _new_id()
+            event = build_event(ctx["source"], self.command, self.path, pairs, body, self.client_address[0],
+                                self.server.server_address[1], request_id, alb_multi_value=ctx["alb_multi_value"])
+            inv = _invocation(json.dumps(event, ensure_ascii=False).encode("utf-8", "surrogatepass"), request_id,
+                              ctx["timeout"], ctx["config"])
+            outcome = _HttpOutcome(self)
+            loop.handle(inv, ctx["shared"], outcome)
+            log.info("%s %s -> %s (%d ms)", self.command, self.path[:200], outcome.status,
+                     (time.monotonic() - started) * 1000)
+
+    return Handler
+
+
+def _watch_child(child, stop: StopFlag, died: list) -> None:
+    while not stop.wait(0.1):
+        if child.poll() is not None:
+            died.append(child.returncode)
+            stop.set()
+            return
+
+
+def _stop_child(child) -> None:
+    import subprocess  # noqa: PLC0415 - serve -- APP only
+
+    if child.poll() is None:
+        child.terminate()
+        try:
+            child.wait(CHILD_STOP_S)
+        except subprocess.TimeoutExpired:
+            log.warning("the app did not stop within %.0fs of SIGTERM; killing it", CHILD_STOP_S)
+            child.kill()
+            child.wait()
+
+
+def serve(opts, command: list[str], environ: Mapping[str, str]) -> int:
+    import dataclasses  # noqa: PLC0415 - serve only
+    import socket  # noqa: PLC0415
+    from http.server import ThreadingHTTPServer  # noqa: PLC0415 - never on the daemon path
+
+    from .signals import install  # noqa: PLC0415
+
+    config = _setup(environ, opts.stream)
+    if config is None:
+        return 2
+    if opts.port == config.port:
+        log.error("serve --port %d is the app's port (AWS_LWA_PORT): pick another one for the front door", opts.port)
+        return 2
+    config = dataclasses.replace(config, concurrency=max(config.concurrency, SERVE_POOL_SIZE))
+    stop = StopFlag()
+    install(stop)
+
+    class Server(ThreadingHTTPServer):
+        address_family = socket.AF_INET6 if ":" in opts.host else socket.AF_INET
+        daemon_threads = True
+        block_on_close = False
+
+    shared = _slots(config)
+    ctx = {"source": opts.source, "alb_multi_value": opts.alb_multi_value, "timeout": opts.timeout,
+           "config": config, "shared": shared}
+    try:
+        server = Server((opts.host, opts.port), _handler_class(ctx))
+    except OSError as exc:
+        log.error("cannot listen on %s:%d: %s", opts.host, opts.port, exc.strerror or exc)
+        return 1
+    child, died = None, []
+    try:
+        if command:
+            import subprocess  # noqa: PLC0415 - serve -- APP only
+
+            env = dict(environ)
+            env["PORT"] = env["AWS_LWA_PORT"] = str(config.port)
+            try:
+                child = subprocess.Popen(command, env=env)
+            except OSError as exc:
+                log.error("cannot start the app %r: %s", command[0], exc.strerror or exc)
+                return 1
+            threading.Thread(target=_watch_child, args=(child, stop, died), name="lwa-child", daemon=True).start()
+            ready, last = readiness.wait_ready(config, stop, config.readiness_timeout_s)
+            if not ready and not stop.is_set():
+                log.error("%s", readiness.not_ready_message(config, config.readiness_timeout_s or 0.0, last))
+                return 1
+        elif not readiness.probe(dataclasses.replace(config, readiness_protocol="tcp"))[0]:
+            log.warning("nothing listens at %s yet: requests fail with 502 AppConnectionError until the app runs",
+                        config.app_netloc)
+        if not stop.is_set():
+            threading.Thread(target=server.serve_forever, name="lwa-serve", daemon=True).start()
+            host, port = server.server_address[:2]
+            shown = f"[{host}]" if ":" in host else host
+            mode = "response_stream" if config.streaming else "buffered"
+            sys.stdout.write(f"lwa serve: http://{shown}:{port} -> app http://{config.app_netloc} "
+                             f"(source {opts.source}, {mode})\n")
+            sys.stdout.flush()
+            stop.wait()
+            server.shutdown()
+    finally:
+        server.server_close()
+        if child is not None:
+            _stop_child(child)
+        for app in shared.holder:
+            app.close()
+    if died:
+        log.error("the app exited with code %s", died[0])
+        return 1
+    return 0
+
+
+# ---- command line ----------------------------------------------------------------------------
+
+def _parser(kind: str, environ: Mapping[str, str]):
+    import argparse  # noqa: PLC0415 - subcommands only
+
+    timeout = float(environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT") or DEFAULT_TIMEOUT_S)
+    footer = (
+        "The app is reached at AWS_LWA_HOST:AWS_LWA_PORT (default 127.0.0.1:8080) and every AWS_LWA_*\n"
+        "variable applies as in Lambda (see `python -m lwa --help`). Logs go to stderr."
+    )
+    if kind == "invoke":
+        p = argparse.ArgumentParser(
+            prog="python -m lwa invoke", formatter_class=argparse.RawDescriptionHelpFormatter,
+            description="Send one Lambda event to the app already running on this host, through the same\n"
+                        "translators as in Lambda, and print the Lambda response payload on stdout.\n"
+                        "An invocation error prints {\"errorType\",\"errorMessage\"} and exits 1.",
+            epilog=footer,
+        )
+        p.add_argument("event", metavar="EVENT.json", help="the event file; - reads it from stdin")
+        p.add_argument("--stream", action="store_true",
+                       help="answer as a response stream (as AWS_LWA_INVOKE_MODE=response_stream): the prelude "
+                            "JSON, 8 NUL bytes, then the body as it arrives")
+        p.add_argument("--pretty", action="store_true",
+                       help="indent the JSON result (streamed: the prelude, a newline, then the body)")
+        p.add_argument("--request-id", metavar="ID", help="the Lambda request id [a random UUID]")
+        p.add_argument("--tenant-id", metavar="T", help="the tenant id, sent to the app as x-amz-tenant-id")
+    else:
+        p = argparse.ArgumentParser(
+            prog="python -m lwa serve", formatter_class=argparse.RawDescriptionHelpFormatter,
+            usage="python -m lwa serve [options] [-- APP COMMAND...]",
+            description="A local HTTP front door: each request becomes the event API Gateway, a Function\n"
+                        "URL or an ALB would send, goes through lwa as in Lambda, and the Lambda response\n"
+                        "is written back. Invocation errors answer 502 with the error JSON. Ctrl-C stops.\n"
+                        "-- APP COMMAND... first starts the app (PORT and AWS_LWA_PORT set for it), waits\n"
+                        "until it is ready (AWS_LWA_READINESS_CHECK_*), and stops it with SIGTERM at exit.",
+            epilog=footer,
+        )
+        p.add_argument("--port", type=int, default=DEFAULT_SERVE_PORT,
+                       help=f"port to listen on; 0 picks a free one [{DEFAULT_SERVE_PORT}]")
+        p.add_argument("--host", default="127.0.0.1", help="address to listen on [127.0.0.1]")
+        p.add_argument("--source", choices=sorted(SOURCES), default="v2",
+                       help="event shape: v2 = HTTP API payload 2.0 / Function URL, v1 = REST API, "
+                            "alb = Application Load Balancer [v2]")
+        p.add_argument("--alb-multi-value", action="store_true",
+                       help="with --source alb: multi-value headers mode (multiValueHeaders and "
+                            "multiValueQueryStringParameters)")
+        p.add_argument("--stream", action="store_true",
+                       help="stream responses (as AWS_LWA_INVOKE_MODE=response_stream): chunked, each "
+                            "piece sent to the client as the app writes it")
+    p.add_argument("--timeout", type=float, default=timeout, metavar="S",
+                   help=f"the invocation deadline in seconds, like the function timeout "
+                        f"[AWS_LAMBDA_FUNCTION_TIMEOUT or {DEFAULT_TIMEOUT_S:.0f}]")
+    return p
+
+
+def main(args: list[str], environ: Mapping[str, str]) -> int:
+    """`args` is argv after `python -m lwa`, starting with `invoke` or `serve`."""
+    kind, rest = args[0], list(args[1:])
+    command: list[str] = []
+    if kind == "serve" and "--" in rest:
+        cut = rest.index("--")
+        rest, command = rest[:cut], rest[cut + 1:]
+    parser = _parser(kind, environ)
+    opts = parser.parse_args(rest)
+    if opts.timeout <= 0:
+        parser.error("--timeout must be a number of seconds > 0")
+    if kind == "invoke":
+        return invoke(opts, environ)
+    if kind == "serve" and "--" in args and not command:
+        parser.error("nothing after --: give the command that starts the app")
+    return serve(opts, command, environ)
