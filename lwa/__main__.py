@@ -7,9 +7,11 @@ import sys
 
 HELP = """\
 usage: python -m lwa                      run the adapter (as a Lambda extension)
-       python -m lwa invoke EVENT.json    send one event to the running app, print the Lambda result
-       python -m lwa serve [--port 9000] [--source v2|v1|alb] [-- APP COMMAND...]
+       python -m lwa invoke EVENT.json|- [--stream] [--pretty] [--request-id ID] [--tenant-id T]
+                                          send one event to the running app, print the Lambda result
+       python -m lwa serve [--port 9000] [--source v2|v1|alb] [--stream] [-- APP COMMAND...]
                                           a local HTTP front door: each request becomes an event
+       python -m lwa invoke --help | serve --help   every option of a subcommand
        python -m lwa --version | --help
 
 Inside Lambda (AWS_LAMBDA_RUNTIME_API set) lwa registers as the external extension

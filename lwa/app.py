@@ -9,12 +9,24 @@ from __future__ import annotations
 
 import http.client
 import socket
+import sys
 import time
 from typing import TYPE_CHECKING, Iterator
 
-import urllib3
-from urllib3.exceptions import HTTPError as Urllib3Error
-from urllib3.util import SKIP_HEADER
+# urllib3 imports brotli when it is imported, only to decode "br" answers, which lwa never asks
+# for (no Accept-Encoding added, decode_content=False). Hide it for this import, so brotli loads
+# only when lwa compresses a response (SPEC Part A "compression").
+_HIDDEN = [name for name in ("brotli", "brotlicffi") if name not in sys.modules]
+sys.modules.update(dict.fromkeys(_HIDDEN))
+try:
+    import urllib3
+    import urllib3.connection
+    from urllib3.exceptions import HTTPError as Urllib3Error
+    from urllib3.util import SKIP_HEADER
+finally:
+    for _name in _HIDDEN:
+        if sys.modules.get(_name, False) is None:
+            del sys.modules[_name]
 
 from .errors import AppConnectionError, AppResponseTruncatedError, AppTimeoutError
 from .model import AppResponse
@@ -45,7 +57,12 @@ class _Pairs:
 
 
 def _wire_value(value: str) -> str | bytes:
-    return value if value.isascii() else value.encode("utf-8", "surrogateescape")
+    if value.isascii():
+        return value
+    try:
+        return value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate from a JSON "\ud800" escape in the event
+        return value.encode("utf-8", "surrogatepass")
 
 
 def _text(value: str) -> str:
@@ -56,6 +73,55 @@ def _text(value: str) -> str:
         return value.encode("latin-1").decode("utf-8")
     except UnicodeError:
         return value
+
+
+class _LastLine:
+    """Read-through for the response head that remembers the last line read."""
+
+    __slots__ = ("fp", "last")
+
+    def __init__(self, fp) -> None:
+        self.fp = fp
+        self.last = None
+
+    def readline(self, limit: int = -1) -> bytes:
+        self.last = self.fp.readline(limit)
+        return self.last
+
+    def close(self) -> None:
+        self.fp.close()
+
+
+class _Response(http.client.HTTPResponse):
+    """http.client takes EOF as the end of a response head: a head cut off mid-header would pass
+    as a complete, empty answer. Fail it instead, never report a broken answer as a success (Q-11)."""
+
+    def begin(self) -> None:
+        fp, probe = self.fp, _LastLine(self.fp)
+        self.fp = probe
+        try:
+            super().begin()
+        finally:
+            if self.fp is probe:  # else http.client closed it (and set None) on a bad status line
+                self.fp = fp
+        if probe.last == b"":
+            raise http.client.HTTPException("the connection closed in the middle of the response head")
+
+
+class _Connection(urllib3.connection.HTTPConnection):
+    """Notes when the request head has been handed to the kernel: from then on the app may have
+    the request, so a non-idempotent one is never sent again (SPEC Part A "concurrency")."""
+
+    response_class = _Response
+    wrote = False
+
+    def send(self, data) -> None:
+        super().send(data)
+        self.wrote = True
+
+
+class _Pool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _Connection
 
 
 class Exchange:
@@ -114,9 +180,7 @@ class App:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.pool = urllib3.HTTPConnectionPool(
-            config.host, config.port, maxsize=max(config.concurrency, 1), block=False, retries=False
-        )
+        self.pool = _Pool(config.host, config.port, maxsize=max(config.concurrency, 1), block=False, retries=False)
 
     def _get(self):
         conn = self.pool._get_conn()
@@ -158,20 +222,19 @@ class App:
         for attempt in (0, 1):
             conn = self._get()
             reused = conn.sock is not None
-            sent = False
+            conn.wrote = False  # "sent" = the head went out, even if the body then failed (EPIPE)
             try:
                 self._bound(conn, deadline)
                 conn.request(
                     req.method, req.target, body=req.body or None, headers=wire_headers,
                     preload_content=False, decode_content=False,
                 )
-                sent = True
                 resp = conn.getresponse()
                 return Exchange(self, conn, resp, deadline)
             except _NO_ANSWER as exc:
                 conn.close()
                 self._put(conn)
-                if reused and attempt == 0 and (not sent or req.method.upper() in _IDEMPOTENT):
+                if reused and attempt == 0 and (not conn.wrote or req.method.upper() in _IDEMPOTENT):
                     continue
                 raise AppConnectionError(f"the app closed the connection without answering: {_describe(exc)}") from None
             except (socket.timeout, TimeoutError):
@@ -201,7 +264,7 @@ class App:
     def drop_connections(self) -> None:
         """Close every pooled connection (before a snapshot, after a restore)."""
         self.pool.close()
-        self.pool = urllib3.HTTPConnectionPool(
+        self.pool = _Pool(
             self.config.host, self.config.port, maxsize=max(self.config.concurrency, 1), block=False, retries=False
         )
 

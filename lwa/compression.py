@@ -6,6 +6,7 @@ The codecs are imported on first use only: most functions never compress (SPEC P
 from __future__ import annotations
 
 import logging
+import re
 from typing import TYPE_CHECKING
 
 from .model import AppResponse
@@ -18,6 +19,7 @@ log = logging.getLogger("lwa")
 MIN_SIZE = 32
 BROTLI_QUALITY = 5
 _PREFERENCE = {"br": 2, "gzip": 1, "identity": 0}
+_QVALUE = re.compile(r"[01](?:\.[0-9]{0,3})?")
 _brotli_state: list = []  # [module] or [None] once tried: the one cached import
 
 
@@ -36,14 +38,11 @@ def choose(accept_encoding: str | None) -> str:
         params = params.strip()
         if params:
             key, _, value = params.partition("=")
-            if key.strip().lower() != "q":
+            value = value.strip()
+            # RFC 9110 qvalue: "0" or "1", then up to 3 decimals; anything else drops the item.
+            if key.strip().lower() != "q" or not _QVALUE.fullmatch(value) or float(value) > 1.0:
                 continue
-            try:
-                q = float(value.strip())
-            except ValueError:
-                continue
-            if not 0.0 <= q <= 1.0:
-                continue
+            q = float(value)
         if q <= 0:
             continue
         if q > best_q or (q == best_q and _PREFERENCE[coding] > _PREFERENCE[best]):

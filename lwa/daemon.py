@@ -1,8 +1,8 @@
 """Start-up order and shutdown: config, logs, extension, readiness (or async init), SnapStart,
 N slot threads, signals, drain, exit code.
 
-urllib3 is imported on a background thread started first, so its ~150 ms hide behind the
-app's own boot; registration and readiness use plain sockets (STYLE: start-up cost).
+urllib3 is imported on a background thread started right after registration, so its ~150 ms
+hide behind the app's own boot; registration and readiness use plain sockets (STYLE: start-up cost).
 """
 
 from __future__ import annotations
@@ -80,6 +80,8 @@ def _init_fail(runtime_api: str, error_type: str, message: str) -> int:
 
 def main(environ: Mapping[str, str]) -> int:
     started = time.monotonic()
+    stop = StopFlag()
+    install_signals(stop)  # first: a SIGTERM during start-up must still end in a clean exit
     logs.setup(environ)
     try:
         config = load_config(environ)
@@ -103,16 +105,16 @@ def main(environ: Mapping[str, str]) -> int:
         )
         return 0
 
-    holder = _AppHolder(config)
-    stop = StopFlag()
     shutdown_info: dict = {}
-    install_signals(stop)
 
     try:
         ident = extension.register(config.extension_api)
     except LwaError as exc:
         log.error("Extension registration failed - terminating process: %s", exc)
         return 1
+    # Only now: Lambda starts the app once every extension has registered (SPEC §2.2), so the
+    # import hides behind the app's boot; started earlier, it slows the registration (GIL).
+    holder = _AppHolder(config)
     threading.Thread(
         target=extension.watch, args=(config.extension_api, ident, stop, shutdown_info), name="lwa-extension",
         daemon=True,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -67,7 +68,8 @@ def _setup(environ: Mapping[str, str], stream: bool) -> Config | None:
     return config
 
 
-def _slots(config: Config) -> loop.Slots:
+def _slots(config: Config) -> tuple[loop.Slots, list]:
+    """What `loop.handle` needs, and the list that holds the App once a request built it."""
     holder: list = []
     lock = threading.Lock()
 
@@ -79,15 +81,11 @@ def _slots(config: Config) -> loop.Slots:
                 holder.append(App(config))
             return holder[0]
 
-    shared = loop.Slots(config, get_app, None)
-    shared.holder = holder
-    return shared
+    return loop.Slots(config, get_app, None), holder
 
 
 def _invocation(body: bytes, request_id: str, timeout_s: float, config: Config, tenant_id: str | None = None
                 ) -> Invocation:
-    import os  # noqa: PLC0415 - random ids only
-
     now = time.time()
     return Invocation(
         request_id=request_id,
@@ -189,13 +187,15 @@ def invoke(opts, environ: Mapping[str, str]) -> int:
     except OSError as exc:
         sys.stderr.write(f"lwa invoke: cannot read {opts.event}: {exc.strerror or exc}\n")
         return 2
-    shared = _slots(config)
+    shared, holder = _slots(config)
     outcome = _PrintOutcome(sys.stdout.buffer, opts.pretty)
     inv = _invocation(body, opts.request_id or _new_id(), opts.timeout, config, opts.tenant_id)
     try:
         loop.handle(inv, shared, outcome)
+    except KeyboardInterrupt:
+        return 130
     finally:
-        for app in shared.holder:
+        for app in holder:
             app.close()
     return 1 if outcome.failed or not outcome.posted else 0
 
@@ -391,13 +391,14 @@ class _HttpOutcome:
         self._send(*http_answer(payload))
 
     def post_error(self, request_id: str, error_type: str, message: str) -> None:
-        headers = [("content-type", "application/json"), ("x-amz-function-error", "Unhandled")]
-        self._send(502, None, headers, error_body(error_type, message))
+        self._send(502, None, [("content-type", "application/json")], error_body(error_type, message))
 
     def open_stream(self, request_id: str) -> _HttpStream:
         return _HttpStream(self)
 
     def close(self) -> None:
+        """`loop` calls this when writing the stream failed: here the HTTP client hung up."""
+        log.info("serve: the HTTP client closed the connection mid-stream; the app connection was closed too")
         self.handler.close_connection = True
 
 
@@ -437,8 +438,9 @@ class _HttpStream:
 
     def finish(self, trailers=()) -> None:
         if trailers or self.pending is not None:
-            # A failure after the head went out: cut the connection without the last chunk, so
-            # the client sees a truncated body, as a Function URL does.
+            # A failure after the head went out (`pump` writes the whole prelude first): cut the
+            # connection without the last chunk, so the client sees a truncated body, as a
+            # Function URL does.
             if trailers:
                 log.error("the response stream failed after it started: %s", _stream_error(trailers))
             self.outcome.handler.close_connection = True
@@ -480,7 +482,10 @@ def _handler_class(ctx: dict):
                 if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
                     body = _read_chunked(self.rfile)
                 else:
-                    body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                    length = int(self.headers.get("content-length") or 0)
+                    if length < 0:
+                        raise ValueError(length)
+                    body = self.rfile.read(length)
             except ValueError:
                 self.send_error(400, "bad request body framing")
                 return
@@ -547,7 +552,7 @@ def serve(opts, command: list[str], environ: Mapping[str, str]) -> int:
         daemon_threads = True
         block_on_close = False
 
-    shared = _slots(config)
+    shared, holder = _slots(config)
     ctx = {"source": opts.source, "alb_multi_value": opts.alb_multi_value, "timeout": opts.timeout,
            "config": config, "shared": shared}
     try:
@@ -589,7 +594,7 @@ def serve(opts, command: list[str], environ: Mapping[str, str]) -> int:
         server.server_close()
         if child is not None:
             _stop_child(child)
-        for app in shared.holder:
+        for app in holder:
             app.close()
     if died:
         log.error("the app exited with code %s", died[0])

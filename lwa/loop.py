@@ -85,10 +85,13 @@ def _respond(inv: Invocation, shared: Slots, runtime: RuntimeClient) -> None:
     config = shared.config
     try:
         event = json.loads(inv.body)
-    except ValueError as exc:  # includes UnicodeDecodeError
+    except (ValueError, RecursionError) as exc:  # includes UnicodeDecodeError; RecursionError: `[[[[...`
         raise InvalidEventError(f"the event is not valid JSON: {exc}") from None
     source = sources.classify(event)
-    req = source.to_request(event, inv, config)
+    try:
+        req = source.to_request(event, inv, config)
+    except RecursionError:  # parsed, but too deep to re-serialise into x-amzn-request-context
+        raise InvalidEventError("the event is nested too deeply to forward") from None
     if shared.wait_ready is not None:
         shared.wait_ready()
     app = shared.get_app()

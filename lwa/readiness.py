@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING
 
 from .config import format_ranges, status_in
+from .wire import connect_host
 
 if TYPE_CHECKING:
     from .signals import StopFlag
@@ -31,7 +32,7 @@ def probe(config: Config, timeout: float = ATTEMPT_TIMEOUT_S) -> tuple[bool, str
     """One attempt: (ready, what was seen) — the status, or the connect error."""
     host, port = config.host, config.readiness_port
     try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
+        with socket.create_connection((connect_host(host), port), timeout=timeout) as sock:
             if config.readiness_protocol == "tcp":
                 return True, "connected"
             netloc = config.readiness_url.split("/", 3)[2]

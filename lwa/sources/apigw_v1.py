@@ -16,9 +16,12 @@ NAME = "apigw_v1"
 
 
 def matches(event: dict[str, Any]) -> bool:
-    """`httpMethod` plus a `requestContext` that is neither ALB nor WebSocket (Part A)."""
+    """`httpMethod` plus a `requestContext` that is neither ALB nor WebSocket (Part A).
+
+    A non-object `requestContext` still makes it v1, so `to_request` fails it with InvalidEvent
+    rather than letting it slip to the pass-through path (Q-14)."""
     rc = event.get("requestContext")
-    return "httpMethod" in event and isinstance(rc, dict) and "elb" not in rc
+    return "httpMethod" in event and rc is not None and not (isinstance(rc, dict) and "elb" in rc)
 
 
 def to_request(event: dict[str, Any], inv: Invocation, config: Config) -> AppRequest:

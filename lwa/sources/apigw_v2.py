@@ -16,15 +16,18 @@ NAME = "apigw_v2"
 
 
 def matches(event: dict[str, Any]) -> bool:
-    """`version` "2.0" (or absent) with a `requestContext.http` object (Part A)."""
+    """`version` "2.0" (or absent) with a `requestContext.http` (Part A); `to_request` fails a
+    non-object `http` with InvalidEvent rather than letting it slip to pass-through (Q-14)."""
     rc = event.get("requestContext")
-    return isinstance(rc, dict) and isinstance(rc.get("http"), dict) and event.get("version", "2.0") == "2.0"
+    return isinstance(rc, dict) and rc.get("http") is not None and event.get("version", "2.0") == "2.0"
 
 
 def to_request(event: dict[str, Any], inv: Invocation, config: Config) -> AppRequest:
     from ..model import AppRequest
 
     rc = event["requestContext"]
+    if not isinstance(rc["http"], dict):
+        raise InvalidEventError("requestContext.http must be an object")
     method = target.request_method(rc["http"].get("method"), "requestContext.http.method")
     raw_path = target.string_field(event, "rawPath") or target.string_field(event, "path")
     path = target.strip_base_path(raw_path, config.remove_base_path)
@@ -34,9 +37,10 @@ def to_request(event: dict[str, Any], inv: Invocation, config: Config) -> AppReq
         query = target.form_encode(target.query_pairs(event, "", "queryStringParameters"))
     pairs = headers.single_map(event, "headers")
     cookies = event.get("cookies")
-    if cookies:
+    if cookies is not None:
         if not isinstance(cookies, list) or not all(isinstance(c, str) for c in cookies):
             raise InvalidEventError("cookies must be a list of strings")
+    if cookies:
         # Exactly one Cookie header from cookies[], joined RFC 6265 style (Part A, Q-19).
         pairs = [(n, v) for n, v in pairs if n.lower() != "cookie"] + [("cookie", "; ".join(cookies))]
     return AppRequest(

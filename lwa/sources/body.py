@@ -20,7 +20,7 @@ def request_body(event: dict) -> bytes:
     if not isinstance(body, str):
         raise InvalidEventError(f"body must be a string or null, got {type(body).__name__}")
     encoded = event.get("isBase64Encoded")
-    if encoded not in (None, True, False):
+    if encoded is not None and not isinstance(encoded, bool):  # 1/0 compare equal to True/False
         raise InvalidEventError("isBase64Encoded must be a boolean")
     if not encoded:
         return body.encode("utf-8", "surrogatepass")

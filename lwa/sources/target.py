@@ -90,27 +90,33 @@ def string_field(event: dict, key: str, default: str = "") -> str:
 
 
 def query_pairs(event: dict, multi_key: str, single_key: str) -> list[tuple[str, str]]:
-    """Pairs in event order from the multi-value map when it has entries, else the single map."""
+    """Pairs in event order from the multi-value map when it has entries, else the single map.
+
+    Both maps are checked even when only one is used: a wrong type (`""`, `0`, `[]` included)
+    fails the event instead of passing silently (SPEC Part A "classification")."""
     from ..errors import InvalidEventError
 
-    multi = event.get(multi_key)
-    if multi:
+    multi = event.get(multi_key) if multi_key else None
+    pairs = []
+    if multi is not None:
         if not isinstance(multi, dict):
             raise InvalidEventError(f"{multi_key} must be an object or null")
-        pairs = []
         for key, values in multi.items():
             if values is None:
                 continue
             if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
                 raise InvalidEventError(f"{multi_key}.{key} must be a list of strings")
             pairs.extend((key, v) for v in values)
-        return pairs
     single = event.get(single_key)
-    if not single:
-        return []
-    if not isinstance(single, dict) or not all(isinstance(v, str) for v in single.values()):
-        raise InvalidEventError(f"{single_key} must be an object of strings or null")
-    return list(single.items())
+    if single is not None:
+        if not isinstance(single, dict):
+            raise InvalidEventError(f"{single_key} must be an object of strings or null")
+        for key, value in single.items():
+            if value is not None and not isinstance(value, str):
+                raise InvalidEventError(f"{single_key}.{key} must be a string or null")
+        if not pairs:
+            pairs = [(k, v) for k, v in single.items() if v is not None]
+    return pairs
 
 
 _METHOD = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,32}$")
