@@ -66,7 +66,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from . import daemon  # noqa: PLC0415
 
-    return daemon.main(dict(os.environ))
+    code = daemon.main(dict(os.environ))
+    # Leave without interpreter finalization: it resets signal handlers to the default, so a
+    # SIGTERM arriving while daemon threads are torn down would kill us with -15 instead of 0.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,311 @@
+#!/usr/bin/env bash
+# Build the lwa Lambda layer: a reproducible zip (or an unpacked tree for container images).
+#
+#   ./layer-build.sh [--arch x86_64|arm64|all] [--out DIR]   -> DIR/lambda-adapter-layer-ARCH.zip
+#   ./layer-build.sh [--arch x86_64|arm64] --dir DIR   -> DIR/{bootstrap,extensions,lwa-adapter}
+#   ./layer-build.sh --self-contained [--arch A] [--out DIR]   -> packaging/self-contained.sh
+#
+# --arch defaults to this machine's; --out to ./dist in the checkout. --dir writes the same files
+# unpacked, for `COPY` into an image (or `--dir /opt` on a build host); it replaces only
+# bootstrap, extensions/lambda-adapter and lwa-adapter/ there.
+#
+# Layout (the zip's root is Lambda's /opt):
+#   bootstrap                       exec wrapper (AWS_LAMBDA_EXEC_WRAPPER=/opt/bootstrap)
+#   extensions/lambda-adapter       launcher: runs `python -m lwa` as an external extension
+#   lwa-adapter/BUILD-INFO          versions and Pythons this build serves
+#   lwa-adapter/python/             private sys.path of the adapter: lwa, urllib3, brotli
+#                                   (one _brotli.cpython-3XX-*.so per Lambda Python 3.10-3.14)
+#
+# Inputs: the checkout's lwa/, bootstrap.sh, extension/lambda-adapter and the pins in
+# layer-requirements.txt (wheels are verified against its hashes). Downloads are cached in
+# ${LWA_BUILD_CACHE:-~/.cache/lwa-build}, so a second build needs no network.
+# Same inputs and toolchain -> byte-identical zip: sorted entries, fixed times
+# (SOURCE_DATE_EPOCH, else 1980-01-01), fixed modes (755 executables and .so, 644 others), no
+# extra fields, .pyc in unchecked-hash mode with /opt/lwa-adapter/python as their path.
+#
+# Environment: PYTHON (the build's interpreter, default python3), LWA_BUILD_CACHE,
+# SOURCE_DATE_EPOCH, LWA_PYC_PYTHONS (interpreters that write .pyc files; default: every
+# python3.10 ... python3.14 found on PATH or under pyenv, plus PYTHON). A Lambda Python without
+# matching .pyc files still works, but compiles lwa and urllib3 in memory at every cold start.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")" && pwd)
+pins=$root/layer-requirements.txt
+cache=${LWA_BUILD_CACHE:-$HOME/.cache/lwa-build}
+PY=${PYTHON:-python3}
+lambda_pythons="3.10 3.11 3.12 3.13 3.14"
+pyc_prefix=/opt/lwa-adapter/python
+
+die() { echo "layer-build: error: $*" >&2; exit 1; }
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit "${1:-2}"; }
+# --self-contained: the build that carries its own interpreter (needs no Python in the image)
+case " $* " in *" --self-contained "*) exec "$root/packaging/self-contained.sh" "$@" ;; esac
+
+case $(uname -m) in
+  aarch64|arm64) arch=arm64 ;;
+  *) arch=x86_64 ;;
+esac
+out=$root/dist
+dir=
+while [ $# -gt 0 ]; do
+  case $1 in
+    --arch) [ $# -ge 2 ] || usage; arch=$2; shift 2 ;;
+    --out) [ $# -ge 2 ] || usage; out=$2; shift 2 ;;
+    --dir) [ $# -ge 2 ] || usage; dir=$2; shift 2 ;;
+    -h|--help) usage 0 ;;
+    *) echo "layer-build: unknown argument: $1" >&2; usage ;;
+  esac
+done
+case $arch in
+  x86_64|arm64) arches=$arch ;;
+  all) arches="x86_64 arm64"; [ -z "$dir" ] || die "--dir takes one --arch, not all" ;;
+  *) die "--arch must be x86_64, arm64 or all (got '$arch')" ;;
+esac
+
+[ -f "$root/lwa/__init__.py" ] && [ -f "$root/lwa/__main__.py" ] \
+  || die "the lwa package is not in $root/lwa (need __init__.py and __main__.py)"
+[ -f "$pins" ] || die "missing $pins"
+pin() {  # the exact version pinned for $1
+  local v
+  v=$(sed -n "s/^$1==\([^ \\\\]*\).*/\1/p" "$pins")
+  [ -n "$v" ] || die "no '$1==VERSION' line in $pins"
+  echo "$v"
+}
+urllib3_version=$(pin urllib3)
+brotli_version=$(pin brotli)
+
+# fetch KEY PIP_ARGS...: print the one wheel cached in $cache/KEY, downloading it when absent.
+fetch() {
+  local d=$cache/$1 tmp w
+  shift
+  for w in "$d"/*.whl; do [ -f "$w" ] && { echo "$w"; return 0; }; done
+  mkdir -p "$d"
+  tmp=$(mktemp -d "$d.XXXXXX")
+  if ! "$PY" -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
+      -d "$tmp" "$@" >"$tmp.log" 2>&1; then
+    sed 's/^/    pip: /' "$tmp.log" | grep -v 'is ignored: it is neither' >&2 || true
+    rm -rf "$tmp" "$tmp.log"
+    return 1
+  fi
+  mv "$tmp"/*.whl "$d"/
+  rm -rf "$tmp" "$tmp.log"
+  for w in "$d"/*.whl; do echo "$w"; return 0; done
+}
+
+# Interpreters that write .pyc files, one per minor version.
+pyc_pythons=()
+pyc_versions=
+add_pyc_python() {
+  local v
+  v=$("$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null) || return 1
+  case " $lambda_pythons " in *" $v "*) ;; *) return 1 ;; esac
+  case " $pyc_versions " in *" $v "*) return 0 ;; esac
+  pyc_pythons+=("$1")
+  pyc_versions="$pyc_versions $v"
+}
+if [ -n "${LWA_PYC_PYTHONS:-}" ]; then
+  for p in $LWA_PYC_PYTHONS; do
+    add_pyc_python "$p" || die "LWA_PYC_PYTHONS: '$p' is not a Python 3.10-3.14 interpreter"
+  done
+else
+  add_pyc_python "$PY" || true
+  for v in $lambda_pythons; do
+    add_pyc_python "python$v" && continue
+    for p in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$v".*/bin/"python$v"; do
+      [ -x "$p" ] && add_pyc_python "$p" && break
+    done
+  done
+fi
+pyc_versions=$(echo "$pyc_versions" | tr ' ' '\n' | sort -V | xargs)
+
+stage_root=$(mktemp -d "${TMPDIR:-/tmp}/lwa-layer.XXXXXX")
+trap 'rm -rf "$stage_root"' EXIT
+
+urllib3_whl=$(fetch "urllib3-$urllib3_version" "urllib3==$urllib3_version") \
+  || die "cannot download urllib3==$urllib3_version (offline and not in $cache?)"
+
+for a in $arches; do
+  case $a in x86_64) plat=manylinux2014_x86_64 ;; arm64) plat=manylinux2014_aarch64 ;; esac
+  brotli_whls=()
+  missing=
+  for v in $lambda_pythons; do
+    tag=cp${v/./}
+    if w=$(fetch "brotli-$brotli_version/$tag-$plat" --platform "$plat" --python-version "$v" \
+        --implementation cp "brotli==$brotli_version"); then
+      brotli_whls+=("$w")
+    else
+      missing="$missing $v"
+    fi
+  done
+  if [ -n "$missing" ]; then
+    {
+      echo "################################################################################"
+      echo "## WARNING: no brotli==$brotli_version wheel for Python$missing on $plat."
+      echo "## On those runtimes the adapter has no brotli (gzip only). Pick a brotli version"
+      echo "## with wheels for every Lambda Python, or check the network / $cache."
+      echo "################################################################################"
+    } >&2
+  fi
+
+  stage=$stage_root/$a
+  "$PY" - stage "$root" "$stage" "$a" "$pins" "$urllib3_whl" "${brotli_whls[@]}" <<'PYEOF'
+import hashlib, re, shutil, sys, zipfile
+from pathlib import Path
+
+_, cmd, src, stage, arch, pins, urllib3_whl, *brotli_whls = sys.argv
+src, stage = Path(src), Path(stage)
+pydir = stage / "lwa-adapter" / "python"
+
+def fail(msg):
+    sys.exit(f"layer-build: error: {msg}")
+
+# Every wheel must match a pinned hash (pip's --require-hashes, done offline on the cache).
+allowed = {}
+for req in re.sub(r"\\\n", " ", Path(pins).read_text()).splitlines():
+    m = re.match(r"\s*([A-Za-z0-9_.-]+)==(\S+)(.*)", req)
+    if m:
+        allowed[m[1].lower()] = set(re.findall(r"--hash=sha256:([0-9a-f]{64})", m[3]))
+bad = []
+for whl in [urllib3_whl, *brotli_whls]:
+    name = Path(whl).name.split("-")[0].lower()
+    digest = hashlib.sha256(Path(whl).read_bytes()).hexdigest()
+    if digest not in allowed.get(name, ()):
+        bad.append(f"    --hash=sha256:{digest}   # {Path(whl).name}")
+if bad:
+    fail("wheels not matching a hash in layer-requirements.txt (a new pin? add these lines;"
+         " otherwise delete the cached file and rebuild):\n" + "\n".join(bad))
+
+def copy(a, b):
+    b.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(a, b)
+
+copy(src / "bootstrap.sh", stage / "bootstrap")
+copy(src / "extension" / "lambda-adapter", stage / "extensions" / "lambda-adapter")
+
+# lwa sources only: no caches, editor files or hidden files.
+for f in sorted((src / "lwa").rglob("*")):
+    rel = f.relative_to(src)
+    if f.is_file() and not any(p.startswith(".") or p == "__pycache__" for p in rel.parts) \
+            and f.suffix not in (".pyc", ".pyo") and not f.name.endswith("~"):
+        copy(f, pydir / rel)
+
+with zipfile.ZipFile(urllib3_whl) as z:
+    for n in z.namelist():
+        if n.startswith(("urllib3/", "urllib3-")) and not n.endswith("/"):
+            (pydir / n).parent.mkdir(parents=True, exist_ok=True)
+            (pydir / n).write_bytes(z.read(n))
+
+# brotli: one extension module per Python, next to a single brotli.py (checked identical).
+machine = {"x86_64": "x86_64", "arm64": "aarch64"}[arch]
+shared = {}
+for whl in brotli_whls:
+    with zipfile.ZipFile(whl) as z:
+        for n in z.namelist():
+            base = n.rsplit("/", 1)[-1]
+            if n.endswith("/") or base in ("RECORD", "WHEEL"):
+                continue
+            data = z.read(n)
+            if base.endswith(".so"):
+                if not re.fullmatch(rf"_brotli\.cpython-3\d+-{machine}-linux-gnu\.so", base):
+                    fail(f"unexpected extension module {n} in {whl} for {arch}")
+                (pydir / n).write_bytes(data)
+            elif shared.setdefault(n, data) != data:
+                fail(f"{n} differs between brotli wheels ({whl})")
+for n, data in shared.items():
+    (pydir / n).parent.mkdir(parents=True, exist_ok=True)
+    (pydir / n).write_bytes(data)
+PYEOF
+
+  for p in "${pyc_pythons[@]}"; do
+    # a fixed hash seed: set constants (`x in {"GET", "HEAD"}`) marshal in hash order
+    PYTHONHASHSEED=0 "$p" -m compileall -q --invalidation-mode unchecked-hash \
+      -s "$stage/lwa-adapter/python" -p "$pyc_prefix" "$stage/lwa-adapter/python" >&2 \
+      || die "$p could not compile the layer's Python files (see above)"
+  done
+
+  lwa_version=$(sed -n 's/^__version__ *= *["'\'']\([^"'\'']*\).*/\1/p' "$root/lwa/__init__.py")
+  brotli_for=$(for f in "$stage"/lwa-adapter/python/_brotli.cpython-3*.so; do
+    [ -e "$f" ] && f=${f##*cpython-3} && echo "3.${f%%-*}"; done | sort -V | xargs)
+  {
+    echo "lwa $lwa_version"
+    echo "arch $a"
+    echo "urllib3 $urllib3_version"
+    echo "brotli $brotli_version for Python $brotli_for"
+    echo "pyc for Python ${pyc_versions:-none}"
+  } > "$stage/lwa-adapter/BUILD-INFO"
+
+  if [ -n "$dir" ]; then
+    "$PY" - tree "$stage" "$dir" <<'PYEOF' || die "cannot write $dir"
+import os, shutil, sys
+from pathlib import Path
+
+_, cmd, stage, dest = sys.argv
+stage, dest = Path(stage), Path(dest)
+epoch = max(int(os.environ.get("SOURCE_DATE_EPOCH") or 0), 315532800)  # >= 1980-01-01
+for ours in ("bootstrap", "extensions/lambda-adapter", "lwa-adapter"):
+    p = dest / ours
+    if p.is_dir() and not p.is_symlink():
+        shutil.rmtree(p)
+    elif p.exists() or p.is_symlink():
+        p.unlink()
+shutil.copytree(stage, dest, dirs_exist_ok=True)
+for d, dirs, files in os.walk(dest / "lwa-adapter", topdown=False):
+    for f in files:
+        p = Path(d, f)
+        executable = f.endswith(".so") or p.parent.name == "bin"
+        os.chmod(p, 0o755 if executable else 0o644)
+        os.utime(p, (epoch, epoch))
+    os.chmod(d, 0o755)
+    os.utime(d, (epoch, epoch))
+for ours in ("bootstrap", "extensions/lambda-adapter"):
+    os.chmod(dest / ours, 0o755)
+    os.utime(dest / ours, (epoch, epoch))
+PYEOF
+    echo "layer-build: wrote the $a tree to $dir (an image COPYs its extensions/ to" \
+      "/opt/extensions and its lwa-adapter/ to /opt/lwa-adapter)"
+    sed 's/^/  /' "$stage/lwa-adapter/BUILD-INFO"
+    continue
+  fi
+
+  mkdir -p "$out"
+  zip=$(cd "$out" && pwd)/lambda-adapter-layer-$a.zip
+  "$PY" - zip "$stage" "$zip" <<'PYEOF' || die "cannot write $zip"
+import os, stat, sys, time, zipfile
+
+_, cmd, stage, target = sys.argv
+epoch = os.environ.get("SOURCE_DATE_EPOCH")
+date = time.gmtime(max(int(epoch), 315532800))[:6] if epoch else (1980, 1, 1, 0, 0, 0)
+
+entries = []
+for d, dirs, files in os.walk(stage):
+    rel = os.path.relpath(d, stage).replace(os.sep, "/")
+    if rel != ".":
+        entries.append(rel + "/")
+    entries += [f if rel == "." else f"{rel}/{f}" for f in files]
+
+def mode(name):
+    if name.endswith("/"):
+        return stat.S_IFDIR | 0o755
+    executable = (name in ("bootstrap", "extensions/lambda-adapter") or name.endswith(".so")
+                  or name.startswith("lwa-adapter/bin/"))
+    return stat.S_IFREG | (0o755 if executable else 0o644)
+
+tmp = target + ".tmp"
+with zipfile.ZipFile(tmp, "w") as z:
+    for name in sorted(entries):
+        info = zipfile.ZipInfo(name, date)
+        info.create_system = 3  # Unix, so unzip and Lambda apply the modes below
+        info.external_attr = mode(name) << 16 | (0x10 if name.endswith("/") else 0)
+        if name.endswith("/"):
+            info.compress_type = zipfile.ZIP_STORED
+            z.writestr(info, b"")
+        else:
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with open(os.path.join(stage, name), "rb") as f:
+                z.writestr(info, f.read(), compresslevel=6)
+os.replace(tmp, target)
+PYEOF
+  size=$(wc -c < "$zip" | tr -d ' ')
+  echo "$zip $size bytes ($(awk "BEGIN {printf \"%.1f\", $size / 1048576}") MiB)"
+  sed 's/^/  /' "$stage/lwa-adapter/BUILD-INFO"
+done

@@ -1,0 +1,357 @@
+"""The examples, run unchanged through lwa: each app starts from its own run.sh, `python -m lwa`
+forwards real Lambda events (from shared/events, re-pointed at the example's routes) from the
+fake Runtime API, and the Lambda results are checked. Dependencies come from
+examples/install-deps.sh; an example whose runtime or dependencies are absent is skipped.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import zlib
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = Path(os.environ.get("LWA_SHARED_DIR") or REPO.parent / "shared")
+EVENTS = SHARED / "events"
+EXAMPLES = REPO / "examples"
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from tests.support.runtime_api import Result, RuntimeApiServer  # noqa: E402
+
+INSTALL = "run examples/install-deps.sh"
+EVENT_FILES = {
+    "v2": "apigw-v2/rust-runtime__example-apigw-v2-request-no-authorizer.json",
+    "v1": "apigw-v1/lambda-web-adapter__examples-flask-event.json",
+    "alb": "alb/rust-runtime__example-alb-lambda-target-request-headers-only.json",
+    "sqs": "passthrough/lambda-web-adapter__examples-sqs-expressjs-sqs.json",
+}
+
+
+# ---- events -----------------------------------------------------------------------------------
+
+def load_event(kind: str) -> dict[str, Any]:
+    path = EVENTS / EVENT_FILES[kind]
+    if not path.exists():
+        pytest.skip(f"shared events not found at {EVENTS} (set LWA_SHARED_DIR)")
+    return json.loads(path.read_text())
+
+
+def http_event(kind: str, method: str, path: str, query: dict[str, str] | None = None,
+               body: Any = None) -> dict[str, Any]:
+    """A real API Gateway v2 / v1 or ALB event, re-pointed at `method path?query` with a JSON
+    body; every other field stays as captured."""
+    event = copy.deepcopy(load_event(kind))
+    text = None if body is None else json.dumps(body)
+    if kind == "v2":
+        event["rawPath"] = path
+        event["rawQueryString"] = "&".join(f"{k}={v}" for k, v in (query or {}).items())
+        event["requestContext"]["http"].update(method=method, path=path)
+    else:
+        event.update(httpMethod=method, path=path, queryStringParameters=query)
+        event.pop("multiValueQueryStringParameters", None)
+        if kind == "v1":
+            event["requestContext"].update(httpMethod=method, path=f"/prod{path}")
+            event["pathParameters"] = {"proxy": path.lstrip("/")}
+    event["body"], event["isBase64Encoded"] = text, False
+    if text is not None:
+        event["headers"]["content-type"] = "application/json"
+        event["headers"].pop("content-length", None)
+    return event
+
+
+def header(answer: dict[str, Any], name: str) -> str | None:
+    for k, v in (answer.get("headers") or {}).items():
+        if k.lower() == name:
+            return v
+    return None
+
+
+# ---- processes --------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AWS_", "LAMBDA_", "_HANDLER", "PYTHON"))}
+    env.update(extra)
+    return env
+
+
+def stop(proc: subprocess.Popen, timeout: float = 15.0) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+        pytest.fail(f"{proc.args} ignored SIGTERM for {timeout} s")
+
+
+class Running:
+    """An example app started by its run.sh, and lwa polling the fake Runtime API for it."""
+
+    def __init__(self, api: RuntimeApiServer, app_log: Path) -> None:
+        self.api = api
+        self.app_log = app_log
+
+    def invoke(self, event: dict[str, Any], timeout: float = 30.0) -> Result:
+        return self.api.wait_result(self.api.push(event), timeout)
+
+    def call(self, event: dict[str, Any]) -> dict[str, Any]:
+        result = self.invoke(event)
+        assert result.kind == "response", result.body
+        return result.json()
+
+
+@contextmanager
+def run_example(name: str, tmp_path: Path, **lwa_env: str) -> Iterator[Running]:
+    port = free_port()
+    # run.sh calls python3: make that the interpreter whose packages were checked
+    bindir = tmp_path / "bin"
+    bindir.mkdir(exist_ok=True)
+    if not (bindir / "python3").exists():
+        (bindir / "python3").symlink_to(sys.executable)
+    app_log, lwa_log = tmp_path / f"{name}-app.log", tmp_path / f"{name}-lwa.log"
+    with RuntimeApiServer() as api, open(app_log, "wb") as alog, open(lwa_log, "wb") as llog:
+        app = subprocess.Popen(
+            [str(EXAMPLES / name / "run.sh")], cwd=tmp_path, stdout=alog, stderr=subprocess.STDOUT,
+            env=clean_env(PORT=str(port), PATH=f"{bindir}{os.pathsep}{os.environ['PATH']}"))
+        adapter = subprocess.Popen(
+            [sys.executable, "-m", "lwa"], cwd=REPO, stdout=llog, stderr=subprocess.STDOUT,
+            env=clean_env(AWS_LAMBDA_RUNTIME_API=api.address, AWS_LAMBDA_FUNCTION_NAME=name,
+                          AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128",
+                          AWS_LAMBDA_FUNCTION_VERSION="$LATEST", AWS_LWA_PORT=str(port),
+                          PYTHONPATH=str(REPO), **lwa_env))
+        codes = {}
+        try:
+            api.wait_polling(1, timeout=60)  # registered, app ready, waiting for events
+            yield Running(api, app_log)
+        finally:
+            codes = {"lwa": stop(adapter), name: stop(app)}
+            for log in (app_log, lwa_log):
+                print(f"--- {log.name}\n{log.read_text(errors='replace')}")
+        # the app may re-raise SIGTERM after its graceful shutdown (uvicorn does)
+        assert codes["lwa"] == 0 and codes[name] in (0, -signal.SIGTERM), codes
+
+
+def python_example(*modules: str) -> None:
+    for module in modules:
+        pytest.importorskip(module, reason=f"{module} is not installed: {INSTALL}")
+
+
+def node_example(name: str) -> None:
+    if not shutil.which("node"):
+        pytest.skip("node is not installed")
+    if not (EXAMPLES / name / "node_modules" / "express").is_dir():
+        pytest.skip(f"examples/{name}/node_modules is missing: {INSTALL}")
+
+
+@pytest.fixture(scope="module")
+def flask_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    python_example("flask", "gunicorn")
+    with run_example("flask", tmp_path_factory.mktemp("flask")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def fastapi_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    python_example("fastapi", "uvicorn")
+    with run_example("fastapi", tmp_path_factory.mktemp("fastapi")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def express_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    node_example("express")
+    with run_example("express", tmp_path_factory.mktemp("express")) as running:
+        yield running
+
+
+# ---- flask ------------------------------------------------------------------------------------
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """Width and height of a PNG whose every chunk CRC checks out (so no byte was mangled)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, kinds = 8, []
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos:pos + 4])
+        kind, payload = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
+        (crc,) = struct.unpack(">I", data[pos + 8 + length:pos + 12 + length])
+        assert zlib.crc32(kind + payload) == crc, f"bad CRC in {kind!r}"
+        kinds.append(kind)
+        pos += 12 + length
+    assert kinds[0] == b"IHDR" and kinds[-1] == b"IEND" and pos == len(data)
+    return struct.unpack(">II", data[16:24])
+
+
+def test_flask_hello_through_alb(flask_app: Running) -> None:
+    answer = flask_app.call(http_event("alb", "GET", "/", {"key": "hello"}))
+    assert answer["statusCode"] == 200
+    assert answer["body"] == "Hello from Flask!\n"
+    assert answer["statusDescription"] == "200 OK"
+    assert answer["isBase64Encoded"] is False
+
+
+def test_flask_echo_through_rest_api(flask_app: Running) -> None:
+    answer = flask_app.call(http_event("v1", "POST", "/echo", body={"message": "hello world"}))
+    assert answer["statusCode"] == 200
+    assert json.loads(answer["body"]) == {"message": "hello world"}
+
+
+def test_flask_image_is_base64(flask_app: Running) -> None:
+    answer = flask_app.call(http_event("v2", "GET", "/image.png"))
+    assert answer["statusCode"] == 200
+    assert header(answer, "content-type") == "image/png"
+    assert answer["isBase64Encoded"] is True
+    assert png_size(base64.b64decode(answer["body"])) == (32, 32)
+
+
+def test_flask_cookies_through_http_api(flask_app: Running) -> None:
+    answer = flask_app.call(http_event("v2", "GET", "/cookies"))
+    assert answer["statusCode"] == 200
+    assert sorted(answer["cookies"]) == ["session=abc123; HttpOnly; Path=/", "theme=dark; Path=/"]
+    assert header(answer, "set-cookie") is None
+    assert json.loads(answer["body"]) == {"cookies": "set"}
+
+
+# ---- fastapi ----------------------------------------------------------------------------------
+
+def test_fastapi_item_through_http_api(fastapi_app: Running) -> None:
+    answer = fastapi_app.call(http_event("v2", "GET", "/items/42", {"q": "lambda"}))
+    assert answer["statusCode"] == 200
+    assert json.loads(answer["body"]) == {"item_id": 42, "q": "lambda"}
+
+
+def test_fastapi_hello_through_alb(fastapi_app: Running) -> None:
+    answer = fastapi_app.call(http_event("alb", "GET", "/"))
+    assert answer["statusCode"] == 200
+    assert json.loads(answer["body"]) == {"message": "Hello from FastAPI!"}
+
+
+def test_fastapi_validation_error_through_rest_api(fastapi_app: Running) -> None:
+    answer = fastapi_app.call(http_event("v1", "GET", "/items/not-a-number"))
+    assert answer["statusCode"] == 422
+
+
+SSE = "".join(f"id: {i}\ndata: event {i}\n\n" for i in range(5)) + "event: done\ndata: bye\n\n"
+
+
+def test_fastapi_sse_is_streamed(tmp_path: Path) -> None:
+    python_example("fastapi", "uvicorn")
+    with run_example("fastapi", tmp_path, AWS_LWA_INVOKE_MODE="response_stream") as running:
+        result = running.invoke(http_event("v2", "GET", "/stream"))
+    assert result.kind == "stream", result.body
+    assert result.prelude["statusCode"] == 200
+    assert result.prelude["headers"]["content-type"].startswith("text/event-stream")
+    assert result.stream_body.decode() == SSE
+    # forwarded as the app wrote it (5 pauses of 100 ms), not collected and sent at the end
+    seen, first_event_at = b"", None
+    for at, data in result.chunks:
+        seen += data
+        if first_event_at is None and b"data: event 0" in seen:
+            first_event_at = at
+    assert first_event_at is not None
+    assert result.chunks[-1][0] - first_event_at >= 0.3
+
+
+# ---- express ----------------------------------------------------------------------------------
+
+def test_express_hello_through_http_api(express_app: Running) -> None:
+    answer = express_app.call(http_event("v2", "GET", "/"))
+    assert answer["statusCode"] == 200
+    assert answer["body"] == "Hello from Express!\n"
+
+
+def test_express_echo_through_rest_api(express_app: Running) -> None:
+    answer = express_app.call(http_event("v1", "POST", "/echo", body={"message": "hello world"}))
+    assert answer["statusCode"] == 200
+    assert json.loads(answer["body"]) == {"message": "hello world"}
+
+
+def test_express_hello_through_alb(express_app: Running) -> None:
+    answer = express_app.call(http_event("alb", "GET", "/"))
+    assert answer["statusCode"] == 200
+    assert answer["body"] == "Hello from Express!\n"
+
+
+def test_express_sqs_pass_through(express_app: Running) -> None:
+    event = load_event("sqs")
+    assert express_app.call(event) == {"batchItemFailures": []}
+    message = event["Records"][0]
+    assert f"message {message['messageId']}: {message['body']}" in express_app.app_log.read_text()
+
+
+# ---- the files themselves ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["flask", "fastapi", "express"])
+def test_example_files(name: str) -> None:
+    d = EXAMPLES / name
+    for script in (d / "run.sh", EXAMPLES / "install-deps.sh"):
+        assert os.stat(script).st_mode & 0o777 == 0o755, script
+        assert b"\r" not in script.read_bytes(), f"{script} must have LF line endings"
+        assert script.read_text().startswith("#!/bin/sh\n")
+    assert (d / "README.md").is_file()
+    for source in d.glob("*.[pj][ys]"):
+        assert not re.search(r"^\s*(import lwa|from lwa|.*require\(.lwa)", source.read_text(), re.M)
+    if name == "express":
+        pkg = json.loads((d / "package.json").read_text())
+        assert re.fullmatch(r"\d+\.\d+\.\d+", pkg["dependencies"]["express"])
+        lock = json.loads((d / "package-lock.json").read_text())
+        assert lock["packages"]["node_modules/express"]["version"] == pkg["dependencies"]["express"]
+    else:
+        for line in (d / "requirements.txt").read_text().splitlines():
+            assert re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][^ ]*", line), line
+
+
+@pytest.fixture(scope="module")
+def lwa_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """./layer-build.sh --dir: the tree the Dockerfiles COPY from (build context `lwa`)."""
+    tree = tmp_path_factory.mktemp("lwa-tree")
+    r = subprocess.run(["bash", str(REPO / "layer-build.sh"), "--dir", str(tree)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    return tree
+
+
+@pytest.mark.parametrize("name", ["flask", "fastapi", "express"])
+def test_dockerfile_copies_a_working_adapter(name: str, lwa_tree: Path, tmp_path: Path) -> None:
+    """Apply the Dockerfile's `COPY --from=lwa` lines to an empty image root: the adapter found
+    at /opt/extensions/lambda-adapter must start; the app's CMD stays its own run.sh."""
+    dockerfile = (EXAMPLES / name / "Dockerfile").read_text()
+    copies = re.findall(r"^COPY --from=lwa (\S+) (\S+)$", dockerfile, re.M)
+    assert copies, "no COPY --from=lwa line"
+    image = tmp_path / "image"
+    for src, dest in copies:
+        target = image / dest.lstrip("/")
+        source = lwa_tree / src
+        if source.is_dir():  # COPY copies a directory's contents
+            shutil.copytree(source, target, dirs_exist_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    assert sorted(p.name for p in (image / "opt" / "extensions").iterdir()) == ["lambda-adapter"]
+    r = subprocess.run([str(image / "opt" / "extensions" / "lambda-adapter"), "--version"],
+                       env=clean_env(), capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("lwa ")
+    assert re.search(r'^CMD \["\./run\.sh"\]$', dockerfile, re.M)
