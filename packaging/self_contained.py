@@ -1,0 +1,368 @@
+"""Assemble the self-contained lwa extension: this CPython's interpreter and shared library plus
+only the modules lwa imports, compiled, so the result runs where no Python is installed.
+
+Run by packaging/self-contained.sh with the interpreter to ship (PYTHONHASHSEED=0, -S -s;
+not -I or -E, which would ignore PYTHONHASHSEED):
+
+    python -S -s self_contained.py --repo DIR --arch x86_64 --urllib3 WHL --brotli WHL \
+        --launcher FILE --bootstrap FILE [--zip FILE] [--tree DIR]
+
+Layout (the zip's root is Lambda's /opt; the tree is COPYed to /opt):
+    bootstrap                          exec wrapper, as in the plain layer
+    extensions/lambda-adapter          sh launcher: ../lwa-adapter/bin/python3 -I -S -B -m lwa
+    lwa-adapter/BUILD-INFO             versions, glibc floor, module count
+    lwa-adapter/bin/python3            the interpreter (RUNPATH $ORIGIN/../lib)
+    lwa-adapter/lib/                   libpythonX.Y.so (if shared) and bundled non-glibc libraries
+    lwa-adapter/lib/pythonX.Y/         stdlib subset (sourceless .pyc), urllib3, brotli, lwa
+                                       (.py + unchecked-hash .pyc) and lib-dynload/ (needed .so)
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import modulefinder
+import os
+import platform
+import py_compile
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import glibc_pin  # noqa: E402
+
+GLIBC_FLOOR = "GLIBC_2.34"  # Amazon Linux 2023; Debian bookworm has 2.36
+GLIBC_SONAMES = {"libc.so.6", "libm.so.6", "libpthread.so.0", "libdl.so.2", "librt.so.1", "libutil.so.1",
+                 "ld-linux-x86-64.so.2", "ld-linux-aarch64.so.1"}
+INSTALL_PREFIX = "/opt/lwa-adapter"  # where tracebacks say the code lives
+
+# Modules the static import graph reaches but lwa never runs. Each is imported optionally
+# (inside try/except ImportError, or in a function lwa does not call), so leaving it out is
+# safe; the chroot test exercises the paths that matter.
+EXCLUDES = [
+    # TLS: lwa speaks plain HTTP to the app on loopback and to the Runtime API; urllib3 works
+    # without ssl, and hashlib falls back to its built-in _sha*/_md5/_blake2. Drops OpenSSL.
+    "ssl", "_ssl", "_hashlib",
+    # threads only: no event loop, no processes
+    "asyncio", "concurrent", "multiprocessing", "_multiprocessing", "_posixshmem",
+    # no FFI, XML, archives other than zip, or decimal arithmetic
+    "ctypes", "_ctypes", "xml", "xmlrpc", "pyexpat", "plistlib", "tarfile", "lzma", "_lzma", "bz2", "_bz2",
+    "decimal", "_decimal", "_pydecimal", "statistics", "fractions",
+    # interactive and developer tools; pickling loggers, -X tracemalloc, PyZipFile
+    "pdb", "pydoc", "doctest", "unittest", "tkinter", "curses", "readline", "idlelib", "lib2to3",
+    "ensurepip", "venv", "distutils", "sqlite3", "dbm", "getpass", "_pyrepl",
+    "pickle", "_pickle", "_compat_pickle", "pprint", "tracemalloc", "py_compile",
+    # uuid's optional libuuid binding (uuid4 needs only os.urandom): one library less to carry
+    "_uuid",
+    # urllib3 extras for other transports and platforms (HTTP/2, SOCKS, zstd, pyOpenSSL, Pyodide)
+    "h2", "socks", "zstandard", "compression", "brotlicffi", "OpenSSL", "cryptography", "js", "pyodide",
+    "urllib3.contrib", "urllib3.http2.connection",
+    # other operating systems
+    "nt", "winreg", "_winapi", "msvcrt", "_overlapped", "java", "org", "vms_lib", "_scproxy",
+]
+# encodings that need the CJK codec extension modules, or exist for Windows only
+ENCODING_SKIP = re.compile(r"mbcs|oem|cp65001|big5|big5hkscs|cp932|cp949|cp950|euc_.*|gb.*|hz|iso2022_.*"
+                           r"|johab|shift_jis.*")
+
+
+class Finder(modulefinder.ModuleFinder):
+    """ModuleFinder that remembers who first imported each module (for --why)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.importer: dict[str, str] = {}
+
+    def import_hook(self, name, caller=None, fromlist=None, level=-1):
+        before = set(self.modules)
+        try:
+            return super().import_hook(name, caller, fromlist, level)
+        finally:
+            for new in set(self.modules) - before:
+                self.importer.setdefault(new, caller.__name__ if caller else "<root>")
+
+
+def fail(msg: str) -> None:
+    sys.exit(f"self-contained: error: {msg}")
+
+
+def verify_wheels(pin_files: list[Path], wheels: list[str]) -> None:
+    """Every wheel must match a pinned hash (pip's --require-hashes, done offline on the cache)."""
+    allowed: dict[str, set[str]] = {}
+    for pins in pin_files:
+        for req in re.sub(r"\\\n", " ", pins.read_text()).splitlines():
+            m = re.match(r"\s*([A-Za-z0-9_.-]+)==(\S+)(.*)", req)
+            if m:
+                allowed.setdefault(m[1].lower(), set()).update(re.findall(r"--hash=sha256:([0-9a-f]{64})", m[3]))
+    bad = []
+    for whl in wheels:
+        name = Path(whl).name.split("-")[0].lower()
+        digest = hashlib.sha256(Path(whl).read_bytes()).hexdigest()
+        if digest not in allowed.get(name, ()):
+            bad.append(f"    --hash=sha256:{digest}   # {Path(whl).name}")
+    if bad:
+        fail("wheels not matching a pinned hash (a new pin? add these lines; otherwise delete the "
+             "cached file and rebuild):\n" + "\n".join(bad))
+
+
+def stage_sources(repo: Path, site: Path, urllib3_whl: str, brotli_whl: str) -> None:
+    """lwa from the checkout (no caches or hidden files), urllib3 and brotli from their wheels."""
+    for f in sorted((repo / "lwa").rglob("*")):
+        rel = f.relative_to(repo)
+        if f.is_file() and f.suffix == ".py" and not any(p.startswith(".") or p == "__pycache__" for p in rel.parts):
+            (site / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(f, site / rel)
+    for whl in (urllib3_whl, brotli_whl):
+        with zipfile.ZipFile(whl) as z:
+            for n in z.namelist():
+                top = n.split("/")[0]
+                if n.endswith("/") or ".dist-info" in top or ".data" in top:
+                    continue
+                (site / n).parent.mkdir(parents=True, exist_ok=True)
+                (site / n).write_bytes(z.read(n))
+
+
+def find_modules(site: Path, stdlib: Path, dynload: Path) -> tuple[Finder, list[str]]:
+    finder = Finder(path=[str(site), str(stdlib), str(dynload)], excludes=EXCLUDES)
+    roots = ["brotli"]
+    for base, prefix in ((site / "lwa", "lwa"), (site / "urllib3", "urllib3")):
+        for f in sorted(base.rglob("*.py")):
+            parts = list(f.relative_to(base).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            name = ".".join([prefix, *parts])
+            if not any(name == x or name.startswith(x + ".") for x in EXCLUDES):
+                roots.append(name)
+    roots += ["encodings"] + sorted(
+        f"encodings.{f.stem}" for f in (stdlib / "encodings").glob("*.py")
+        if f.stem != "__init__" and not ENCODING_SKIP.fullmatch(f.stem))
+    for name in roots:
+        finder.import_hook(name)
+    return finder, roots
+
+
+def compile_to(src: Path, dest: Path, shown: str) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    py_compile.compile(str(src), cfile=str(dest), dfile=shown, doraise=True,
+                       invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+
+
+def host_library(soname: str) -> Path:
+    try:
+        return glibc_pin.find_library(soname)
+    except FileNotFoundError as exc:
+        fail(f"{soname} is needed: {exc}")
+
+
+def run(*cmd: str) -> None:
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if r.returncode:
+        fail(f"{' '.join(cmd)} failed:\n{r.stdout}")
+
+
+def add_native(home: Path, args: argparse.Namespace) -> tuple[list[str], list[str], str]:
+    """The interpreter, its shared library and every non-glibc library anything here loads;
+    then every ELF file stripped, its RUNPATH made relative (or removed) and its glibc symbol
+    versions lowered to the floor. Returns (libraries copied, versions lowered, glibc floor)."""
+    exe = Path(sys.executable).resolve()
+    (home / "bin").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(exe, home / "bin" / "python3")
+    if sysconfig.get_config_var("Py_ENABLE_SHARED"):
+        soname = sysconfig.get_config_var("INSTSONAME")
+        shutil.copyfile(Path(sysconfig.get_config_var("LIBDIR"), soname), home / "lib" / soname)
+    elves = sorted(p for p in home.rglob("*") if p.is_file() and glibc_pin.is_elf(p))
+    bundled = {p.name for p in elves}
+    copied = []
+    queue = list(elves)
+    while queue:
+        for soname in glibc_pin.Elf(queue.pop()).needed():
+            if soname not in bundled and soname not in GLIBC_SONAMES:
+                shutil.copyfile(host_library(soname), home / "lib" / soname)
+                bundled.add(soname)
+                copied.append(soname)
+                queue.append(home / "lib" / soname)
+    elves = sorted(p for p in home.rglob("*") if p.is_file() and glibc_pin.is_elf(p))
+
+    pins = []
+    for p in elves:
+        run(args.strip, "--strip-unneeded", "--remove-section=.comment", str(p))
+        if any(n not in GLIBC_SONAMES for n in glibc_pin.Elf(p).needed()):
+            rpath = "$ORIGIN/" + os.path.relpath(home / "lib", p.parent)
+            run(args.patchelf, "--set-rpath", rpath.removesuffix("/."), str(p))
+        else:
+            run(args.patchelf, "--remove-rpath", str(p))
+        pins += [f"{p.relative_to(home)}: {c}" for c in glibc_pin.pin(p, GLIBC_FLOOR)]
+    floor = max((glibc_pin.max_glibc(p) or "GLIBC_2.0" for p in elves), key=glibc_pin.version_key)
+    if glibc_pin.version_key(floor) > glibc_pin.version_key(GLIBC_FLOOR):
+        fail(f"the build needs {floor}, above the {GLIBC_FLOOR} floor")
+    return sorted(copied), pins, floor
+
+
+def build(args: argparse.Namespace, stage: Path) -> dict:
+    if sys.implementation.name != "cpython" or sys.version_info < (3, 10) or sys.platform != "linux":
+        fail(f"the interpreter must be CPython 3.10+ on Linux (got {sys.version.split()[0]} {sys.platform})")
+    if sys.flags.hash_randomization:
+        fail("run with PYTHONHASHSEED=0, without -I/-E (set constants are marshalled in hash order)")
+    machine = {"x86_64": "x86_64", "arm64": "aarch64"}[args.arch]
+    if platform.machine() != machine:
+        fail(f"this interpreter is {platform.machine()}, not {machine}")
+    ver = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    stdlib = Path(sysconfig.get_paths()["stdlib"]).resolve()
+    dynload = Path(sysconfig.get_config_var("DESTSHARED") or stdlib / "lib-dynload").resolve()
+    home = stage / "lwa-adapter"
+    pylib = home / "lib" / f"python{ver}"
+
+    site = Path(tempfile.mkdtemp(prefix="lwa-sc-site."))
+    try:
+        stage_sources(args.repo, site, args.urllib3, args.brotli)
+        finder, roots = find_modules(site, stdlib, dynload)
+        missing_roots = [r for r in roots if r not in finder.modules]
+        if missing_roots:
+            fail(f"cannot import {', '.join(missing_roots)}")
+        shipped = []
+        for name, mod in sorted(finder.modules.items()):
+            f = Path(mod.__file__).resolve() if mod.__file__ else None
+            if f is None or name == "__main__":
+                continue  # built into the interpreter
+            for base in (site, dynload, stdlib):
+                if f.is_relative_to(base):
+                    rel = f.relative_to(base)
+                    break
+            else:
+                fail(f"{name} comes from {f}, outside the stdlib and the staged packages")
+            shipped.append(name)
+            if f.suffix == ".so":
+                dest = (pylib / "lib-dynload" / rel) if base == dynload else pylib / rel
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(f, dest)
+            elif rel.parts[0] == "lwa":  # sources kept: tracebacks in the logs show lwa's lines
+                (pylib / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(f, pylib / rel)
+                cache = pylib / rel.parent / "__pycache__" / f"{rel.stem}.{sys.implementation.cache_tag}.pyc"
+                compile_to(f, cache, f"{INSTALL_PREFIX}/lib/python{ver}/{rel}")
+            else:
+                compile_to(f, (pylib / rel).with_suffix(".pyc"), f"{INSTALL_PREFIX}/lib/python{ver}/{rel}")
+        if args.why:
+            for name in shipped:
+                print(f"  {name:40} <- {finder.importer.get(name, '?')}", file=sys.stderr)
+    finally:
+        shutil.rmtree(site)
+
+    copied, pins, floor = add_native(home, args)
+
+    ext = stage / "extensions"
+    ext.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(args.launcher, ext / "lambda-adapter")
+    shutil.copyfile(args.bootstrap, stage / "bootstrap")
+    versions = {m: Path(w).name.split("-")[1] for m, w in (("urllib3", args.urllib3), ("brotli", args.brotli))}
+    init = (args.repo / "lwa" / "__init__.py").read_text()
+    lwa_version = re.search(r"__version__\s*=\s*[\"']([^\"']+)", init)[1]
+    info = {
+        "lwa": lwa_version,
+        "arch": args.arch,
+        "python": platform.python_version(),
+        "urllib3": versions["urllib3"],
+        "brotli": versions["brotli"],
+        "glibc": f">= {floor.removeprefix('GLIBC_')} (libc.so.6, libm.so.6 from the image)",
+        "modules": f"{len(shipped)} (of the stdlib: only what lwa, urllib3 and brotli import)",
+        "libraries copied from the build machine": " ".join(copied) or "none",
+        "symbol versions lowered": "; ".join(pins) or "none",
+    }
+    (home / "BUILD-INFO").write_text("".join(f"{k}: {v}\n" for k, v in info.items()))
+    return info
+
+
+def mode_of(rel: str) -> int:
+    name = rel.rsplit("/", 1)[-1]
+    executable = rel in ("bootstrap", "extensions/lambda-adapter", "lwa-adapter/bin/python3") or ".so" in name
+    return 0o755 if executable else 0o644
+
+
+def entries(stage: Path) -> list[str]:
+    out = []
+    for d, dirs, files in os.walk(stage):
+        rel = os.path.relpath(d, stage).replace(os.sep, "/")
+        if rel != ".":
+            out.append(rel + "/")
+        out += [f if rel == "." else f"{rel}/{f}" for f in files]
+    return sorted(out)
+
+
+def write_zip(stage: Path, target: Path, epoch: int) -> None:
+    """Sorted entries, one fixed time, fixed modes, no extra fields: same tree, same bytes."""
+    date = time.gmtime(epoch)[:6]
+    tmp = target.with_suffix(".tmp")
+    with zipfile.ZipFile(tmp, "w") as z:
+        for name in entries(stage):
+            info = zipfile.ZipInfo(name, date)
+            info.create_system = 3  # Unix: unzip and Lambda apply the modes
+            if name.endswith("/"):
+                info.external_attr = (stat.S_IFDIR | 0o755) << 16 | 0x10
+                z.writestr(info, b"")
+            else:
+                info.external_attr = (stat.S_IFREG | mode_of(name)) << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                z.writestr(info, (stage / name).read_bytes(), compresslevel=9)
+    os.replace(tmp, target)
+
+
+def write_tree(stage: Path, dest: Path, epoch: int) -> None:
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(stage, dest)
+    for name in reversed(entries(dest)):
+        p = dest / name
+        os.chmod(p, 0o755 if name.endswith("/") else mode_of(name))
+        os.utime(p, (epoch, epoch))
+    os.utime(dest, (epoch, epoch))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repo", type=Path, required=True)
+    ap.add_argument("--arch", choices=("x86_64", "arm64"), required=True)
+    ap.add_argument("--urllib3", required=True)
+    ap.add_argument("--brotli", required=True)
+    ap.add_argument("--pins", type=Path, action="append", default=[], help="requirements file with hashes")
+    ap.add_argument("--verify", action="append", default=[], help="another wheel to check against --pins")
+    ap.add_argument("--launcher", required=True)
+    ap.add_argument("--bootstrap", required=True)
+    ap.add_argument("--patchelf", default="patchelf")
+    ap.add_argument("--strip", default="strip")
+    ap.add_argument("--zip", type=Path)
+    ap.add_argument("--tree", type=Path)
+    ap.add_argument("--why", action="store_true", help="list each shipped module and who imports it")
+    args = ap.parse_args()
+    verify_wheels(args.pins, [args.urllib3, args.brotli, *args.verify])
+    epoch = max(int(os.environ.get("SOURCE_DATE_EPOCH") or 0), 315532800)  # >= 1980-01-01
+    stage = Path(tempfile.mkdtemp(prefix="lwa-sc-stage."))
+    try:
+        info = build(args, stage)
+        if args.zip:
+            write_zip(stage, args.zip, epoch)
+        if args.tree:
+            write_tree(stage, args.tree, epoch)
+        unpacked = sum((stage / n).stat().st_size for n in entries(stage) if not n.endswith("/"))
+        out = io.StringIO()
+        for k, v in info.items():
+            out.write(f"  {k}: {v}\n")
+        out.write(f"  unpacked: {unpacked} bytes in {sum(1 for n in entries(stage) if not n.endswith('/'))} files\n")
+        if args.zip:
+            out.write(f"  zip: {args.zip} {args.zip.stat().st_size} bytes\n")
+        if args.tree:
+            out.write(f"  tree: {args.tree}\n")
+        sys.stdout.write(out.getvalue())
+    finally:
+        shutil.rmtree(stage)
+
+
+if __name__ == "__main__":
+    main()
