@@ -5,16 +5,15 @@ The codecs are imported on first use only: most functions never compress (SPEC P
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import TYPE_CHECKING
 
 from .model import AppResponse
+from .logs import log
 
 if TYPE_CHECKING:
     from .model import AppRequest
 
-log = logging.getLogger("lwa")
 
 MIN_SIZE = 32
 BROTLI_QUALITY = 5

@@ -6,8 +6,7 @@ local debugging modes build configurations without touching the process environm
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 from .errors import ConfigError
 
@@ -29,9 +28,11 @@ _TRUE = ("true", "1", "yes")
 _FALSE = ("false", "0", "no")
 
 
-@dataclass(frozen=True)
-class Config:
-    """Everything lwa needs, resolved; `warnings` are logged once logging is up."""
+class Config(NamedTuple):
+    """Everything lwa needs, resolved; `warnings` are logged once logging is up.
+
+    Immutable (a NamedTuple rather than a frozen dataclass: importing `dataclasses` pulls in
+    `inspect`, a measurable part of start-up); `config._replace(...)` derives a variant."""
 
     host: str = "127.0.0.1"
     port: int = 8080
@@ -61,7 +62,7 @@ class Config:
     snapstart_before_checkpoint_path: str = ""
     snapstart_after_restore_path: str = ""
     snapstart_hook_timeout_s: float = 60.0
-    warnings: tuple[str, ...] = field(default=(), compare=False)
+    warnings: tuple[str, ...] = ()
 
     @property
     def app_netloc(self) -> str:

@@ -7,7 +7,6 @@ hide behind the app's own boot; registration and readiness use plain sockets (ST
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from typing import Mapping
@@ -18,10 +17,32 @@ from .errors import ConfigError, LwaError, RuntimeApiError
 from .runtime import RuntimeClient
 from .signals import StopFlag
 from .signals import install as install_signals
+from .logs import log
 
-log = logging.getLogger("lwa")
 
 SHUTDOWN_BUDGET_S = 1.8  # SIGTERM without a SHUTDOWN event: Lambda allows about 2 s
+
+
+# Hidden while lwa.app imports urllib3 (and http.client), which load them only for TLS: lwa talks
+# plain HTTP to the app (SPEC §5.8). Saves ~5 MB of RSS (libssl, libcrypto) and part of the import.
+_TLS_MODULES = ("ssl", "_hashlib")
+
+
+def _import_app():
+    """`lwa.app.App`, imported without TLS support. In the daemon only (its own process): the main
+    thread imports neither module meanwhile (tests/unit/test_imports.py), and no code of this
+    process hashes or speaks TLS later (hashlib keeps its built-in, non-OpenSSL constructors)."""
+    import sys  # noqa: PLC0415
+
+    hidden = [name for name in _TLS_MODULES if name not in sys.modules]
+    sys.modules.update(dict.fromkeys(hidden))
+    try:
+        from .app import App  # noqa: PLC0415 - the heavy import, off the start-up path
+    finally:
+        for name in hidden:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
+    return App
 
 
 class _AppHolder:
@@ -36,9 +57,7 @@ class _AppHolder:
 
     def _build(self) -> None:
         try:
-            from .app import App  # noqa: PLC0415 - the heavy import, off the start-up path
-
-            self.app = App(self.config)
+            self.app = _import_app()(self.config)
         except BaseException as exc:  # reported to every invocation by get()
             self.error = exc
         finally:

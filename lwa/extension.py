@@ -5,15 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import json
-import logging
 
 from .errors import RuntimeApiError
 from .wire import Connection
+from .logs import log
 
 if TYPE_CHECKING:
     from .signals import StopFlag
 
-log = logging.getLogger("lwa")
 
 NAME = "lambda-adapter"  # must equal the file name under /opt/extensions (SPEC §2.1)
 PREFIX = "/2020-01-01/extension"

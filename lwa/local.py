@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import os
 import sys
 import threading
@@ -26,11 +25,11 @@ from .runtime import error_body
 from .signals import StopFlag
 from .sources.body import is_text_type
 from .streaming import ERROR_BODY, SEPARATOR
+from .logs import log
 
 if TYPE_CHECKING:
     from .config import Config
 
-log = logging.getLogger("lwa")
 
 DEFAULT_TIMEOUT_S = 300.0  # the Runtime Interface Emulator's default function timeout
 DEFAULT_SERVE_PORT = 9000
@@ -57,7 +56,7 @@ def _setup(environ: Mapping[str, str], stream: bool) -> Config | None:
     env.setdefault("AWS_LAMBDA_FUNCTION_NAME", "lwa-local")
     env.setdefault("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
     env.setdefault("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-    logs.setup(env).handlers[0].setStream(sys.stderr)
+    logs.setup(env, stream=sys.stderr)
     try:
         config = load_config(env)
     except ConfigError as exc:
@@ -531,7 +530,6 @@ def _stop_child(child) -> None:
 
 
 def serve(opts, command: list[str], environ: Mapping[str, str]) -> int:
-    import dataclasses  # noqa: PLC0415 - serve only
     import socket  # noqa: PLC0415
     from http.server import ThreadingHTTPServer  # noqa: PLC0415 - never on the daemon path
 
@@ -543,7 +541,7 @@ def serve(opts, command: list[str], environ: Mapping[str, str]) -> int:
     if opts.port == config.port:
         log.error("serve --port %d is the app's port (AWS_LWA_PORT): pick another one for the front door", opts.port)
         return 2
-    config = dataclasses.replace(config, concurrency=max(config.concurrency, SERVE_POOL_SIZE))
+    config = config._replace(concurrency=max(config.concurrency, SERVE_POOL_SIZE))
     stop = StopFlag()
     install(stop)
 
@@ -577,7 +575,7 @@ def serve(opts, command: list[str], environ: Mapping[str, str]) -> int:
             if not ready and not stop.is_set():
                 log.error("%s", readiness.not_ready_message(config, config.readiness_timeout_s or 0.0, last))
                 return 1
-        elif not readiness.probe(dataclasses.replace(config, readiness_protocol="tcp"))[0]:
+        elif not readiness.probe(config._replace(readiness_protocol="tcp"))[0]:
             log.warning("nothing listens at %s yet: requests fail with 502 AppConnectionError until the app runs",
                         config.app_netloc)
         if not stop.is_set():

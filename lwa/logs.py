@@ -1,27 +1,28 @@
 """Log output per Lambda's advanced logging controls: level and TEXT/JSON from AWS_LAMBDA_LOG_*.
 
-The request id of the invocation a thread is serving lives in a `threading.local` set by the
-loop, so concurrent slots never see each other's ids.
+A small logger of our own rather than the `logging` package: importing `logging` costs more than
+the rest of lwa's start-up path together (bench/run.py), and lwa needs one logger, one stream
+and two formats. The request id of the invocation a thread serves lives in a `threading.local`
+set by the loop, so concurrent slots never see each other's ids.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import threading
 import time
-from typing import Mapping
+from typing import IO, Mapping
 
 current = threading.local()  # .request_id while a thread serves an invocation
 
+TRACE, DEBUG, INFO, WARNING, ERROR, CRITICAL = 5, 10, 20, 30, 40, 50
+_OFF = 60
 _LEVELS = {
-    "trace": 5, "debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
-    "warning": logging.WARNING, "error": logging.ERROR, "fatal": logging.CRITICAL,
-    "critical": logging.CRITICAL, "off": logging.CRITICAL + 10,
+    "trace": TRACE, "debug": DEBUG, "info": INFO, "warn": WARNING, "warning": WARNING,
+    "error": ERROR, "fatal": CRITICAL, "critical": CRITICAL, "off": _OFF,
 }
-_NAMES = {5: "TRACE", logging.DEBUG: "DEBUG", logging.INFO: "INFO", logging.WARNING: "WARN",
-          logging.ERROR: "ERROR", logging.CRITICAL: "FATAL"}
+_NAMES = {TRACE: "TRACE", DEBUG: "DEBUG", INFO: "INFO", WARNING: "WARN", ERROR: "ERROR", CRITICAL: "FATAL"}
 
 
 def level_from(environ: Mapping[str, str]) -> int:
@@ -37,45 +38,83 @@ def level_from(environ: Mapping[str, str]) -> int:
                 level = directive.split("=", 1)[1]
                 if level in _LEVELS:
                     return _LEVELS[level]
-    return logging.INFO
+    return INFO
 
 
-class _TextFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
+class Logger:
+    """One line (or one JSON object) per record on one stream; `%`-style arguments as `logging`."""
+
+    def __init__(self) -> None:
+        # Until `setup`: warnings and worse to stderr, as `logging` does for an unconfigured logger.
+        self.level = WARNING
+        self.json = False
+        self.stream: IO[str] = sys.stderr
+        self._lock = threading.Lock()
+
+    def configure(self, level: int, json_format: bool, stream: IO[str]) -> None:
+        self.level, self.json, self.stream = level, json_format, stream
+
+    def isEnabledFor(self, level: int) -> bool:  # noqa: N802 - the logging API's name
+        return level >= self.level
+
+    def log(self, level: int, message: str, *args: object, exc_text: str | None = None) -> None:
+        if level < self.level:
+            return
+        text = message % args if args else message
         rid = getattr(current, "request_id", None)
-        text = f"{_NAMES.get(record.levelno, record.levelname)} {record.getMessage()}"
-        if rid:
-            text += f" requestId={rid}"
-        if record.exc_info:
-            text += "\n" + self.formatException(record.exc_info)
-        return text
+        name = _NAMES.get(level, str(level))
+        if self.json:
+            entry = {"timestamp": _timestamp(), "level": name, "message": text, "logger": "lwa"}
+            if rid:
+                entry["requestId"] = rid
+            if exc_text:
+                entry["stackTrace"] = exc_text.splitlines()
+            line = json.dumps(entry, ensure_ascii=False)
+        else:
+            line = f"{name} {text}"
+            if rid:
+                line += f" requestId={rid}"
+            if exc_text:
+                line += "\n" + exc_text.rstrip("\n")
+        with self._lock:
+            try:
+                self.stream.write(line + "\n")
+                self.stream.flush()
+            except (OSError, ValueError):
+                pass  # a closed stdout must never fail an invocation
+
+    def trace(self, message: str, *args: object) -> None:
+        self.log(TRACE, message, *args)
+
+    def debug(self, message: str, *args: object) -> None:
+        self.log(DEBUG, message, *args)
+
+    def info(self, message: str, *args: object) -> None:
+        self.log(INFO, message, *args)
+
+    def warning(self, message: str, *args: object) -> None:
+        self.log(WARNING, message, *args)
+
+    def error(self, message: str, *args: object) -> None:
+        self.log(ERROR, message, *args)
+
+    def exception(self, message: str, *args: object) -> None:
+        """ERROR with the current exception's traceback (only inside an `except` block)."""
+        import traceback  # noqa: PLC0415 - only when something went wrong
+
+        self.log(ERROR, message, *args, exc_text=traceback.format_exc())
 
 
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
-            "level": _NAMES.get(record.levelno, record.levelname),
-            "message": record.getMessage(),
-            "logger": "lwa",
-        }
-        rid = getattr(current, "request_id", None)
-        if rid:
-            entry["requestId"] = rid
-        if record.exc_info:
-            entry["stackTrace"] = self.formatException(record.exc_info).splitlines()
-        return json.dumps(entry, ensure_ascii=False)
+def _timestamp() -> str:
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
 
 
-def setup(environ: Mapping[str, str]) -> logging.Logger:
-    """Configure the `lwa` logger once: stdout, one line (or one JSON object) per record."""
-    logging.addLevelName(5, "TRACE")
-    log = logging.getLogger("lwa")
-    handler = logging.StreamHandler(sys.stdout)
+log = Logger()
+
+
+def setup(environ: Mapping[str, str], stream: IO[str] | None = None) -> Logger:
+    """Configure the one lwa logger: stdout unless told otherwise, level and format from env."""
     json_format = (environ.get("AWS_LAMBDA_LOG_FORMAT") or "").strip().lower() == "json"
-    handler.setFormatter(_JsonFormatter() if json_format else _TextFormatter())
-    log.handlers[:] = [handler]
-    log.setLevel(level_from(environ))
-    log.propagate = False
+    log.configure(level_from(environ), json_format, stream or sys.stdout)
     return log

@@ -4,16 +4,16 @@ The invariant: every Invocation that `next()` returns ends in exactly one POST t
 API for its request id — `/response` (buffered or streamed) or `/error` — and never two.
 `handle` is the only place that posts; everything below it raises. An `InvocationError`
 carries the errorType to report; a `RuntimeApiError` from posting the response is turned into
-an error post only when the Runtime API refused the response (413, 4xx) — it then holds no
-response for this id; any other fault is logged (nothing more can be said for that id) and the
-thread polls again. A streamed response that started can only end with trailers, never with
-a second post. Nothing raised by one invocation escapes to the loop.
+an error post only when the Runtime API refused the response as too large (413) — it then holds
+no response for this id; any other fault (5xx after the bounded retries, 400 unknown id, 403
+already answered) is logged (nothing more can be said for that id) and the thread polls again.
+A streamed response that started can only end with trailers, never with a second post.
+Nothing raised by one invocation escapes to the loop.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import threading
 import time
 from typing import TYPE_CHECKING, Callable
@@ -22,6 +22,7 @@ from . import logs, sources
 from .errors import HttpStatusError, InvalidEventError, InvocationError, ResponseTooLargeError, RuntimeApiError
 from .signals import StopFlag
 from .sources import passthrough
+from .logs import log
 
 if TYPE_CHECKING:
     from .app import App
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
     from .model import AppResponse, Invocation
     from .runtime import RuntimeClient
 
-log = logging.getLogger("lwa")
 
 MAX_BUFFERED = 6291556  # the Runtime API's limit for a buffered response (SPEC §7.3)
 
@@ -150,7 +150,7 @@ def handle(inv: Invocation, shared: Slots, runtime: RuntimeClient) -> None:
     try:
         _respond(inv, shared, runtime)
     except InvocationError as exc:
-        level = logging.WARNING if isinstance(exc, (HttpStatusError,)) else logging.ERROR
+        level = logs.WARNING if isinstance(exc, (HttpStatusError,)) else logs.ERROR
         log.log(level, "invocation failed: %s: %s", exc.error_type, exc)
         _post_error(runtime, inv.request_id, exc.error_type, str(exc))
     except RuntimeApiError as exc:

@@ -1,15 +1,16 @@
-"""Frozen values passed between layers: what Lambda gave us, what we send the app, what it answered."""
+"""Frozen values passed between layers: what Lambda gave us, what we send the app, what it answered.
+
+NamedTuples, not frozen dataclasses: as immutable, and `dataclasses` (with `inspect`) would be
+the costliest import on the way to the first poll."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 Headers = list  # list[tuple[str, str]]: lowercase name, value; order and duplicates kept
 
 
-@dataclass(frozen=True)
-class Invocation:
+class Invocation(NamedTuple):
     """One event from `/invocation/next`: the Lambda-Runtime-* headers and the raw body."""
 
     request_id: str
@@ -22,8 +23,7 @@ class Invocation:
     tenant_id: str | None = None
 
 
-@dataclass(frozen=True)
-class AppRequest:
+class AppRequest(NamedTuple):
     """An HTTP request for the app: `target` is the encoded origin-form path[?query]."""
 
     method: str
@@ -31,7 +31,7 @@ class AppRequest:
     headers: tuple[tuple[str, str], ...]
     body: bytes = b""
     source: str = "passthrough"  # which translator made it, and so shapes the answer
-    event: Any = field(default=None, compare=False, repr=False)
+    event: Any = None
 
     def header(self, name: str) -> str | None:
         for key, value in self.headers:
@@ -40,8 +40,7 @@ class AppRequest:
         return None
 
 
-@dataclass(frozen=True)
-class AppResponse:
+class AppResponse(NamedTuple):
     """What the app answered: status, lowercase headers in wire order, the whole body."""
 
     status: int

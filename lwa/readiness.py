@@ -5,19 +5,18 @@ Plain sockets only, so the probe runs while urllib3 is still being imported (STY
 
 from __future__ import annotations
 
-import logging
 import socket
 import time
 from typing import TYPE_CHECKING
 
 from .config import format_ranges, status_in
 from .wire import connect_host
+from .logs import log
 
 if TYPE_CHECKING:
     from .signals import StopFlag
     from .config import Config
 
-log = logging.getLogger("lwa")
 
 INTERVAL_S = 0.010
 PROGRESS_S = 2.0

@@ -8,17 +8,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import json
-import logging
 import time
 
 from .errors import RuntimeApiError
 from .model import Invocation
 from .wire import ChunkedWriter, Connection
+from .logs import log
 
 if TYPE_CHECKING:
     from .signals import StopFlag
 
-log = logging.getLogger("lwa")
 
 PREFIX = "/2018-06-01/runtime"
 H_REQUEST_ID = "lambda-runtime-aws-request-id"

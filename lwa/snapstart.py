@@ -4,7 +4,6 @@ crossing a snapshot (upstream 1.1). Order: before-checkpoint hook → drop the p
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import TYPE_CHECKING
 
@@ -12,11 +11,11 @@ from . import readiness
 from .errors import InvocationError, LwaError
 from .model import AppRequest
 from .runtime import RuntimeClient
+from .logs import log
 
 if TYPE_CHECKING:
     from .config import Config
 
-log = logging.getLogger("lwa")
 
 
 def call_hook(app, path: str, timeout_s: float) -> str | None:

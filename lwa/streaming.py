@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 from typing import TYPE_CHECKING, Iterable
 
 from .errors import InvocationError
 from .sources.headers import RESPONSE_DROP
+from .logs import log
 
 if TYPE_CHECKING:
     from .wire import ChunkedWriter
 
-log = logging.getLogger("lwa")
 
 SEPARATOR = b"\x00" * 8
 ERROR_TYPE = "Lambda-Runtime-Function-Error-Type"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidEventError
@@ -55,4 +54,4 @@ def to_response(resp: AppResponse, event: dict[str, Any], config: Config) -> byt
         "body": text,
         "isBase64Encoded": is_b64,
     }
-    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
+    return body.dump(envelope)

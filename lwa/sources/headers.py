@@ -4,17 +4,16 @@ the authorization-source rename, and shaping the app's headers for Lambda. No I/
 from __future__ import annotations
 
 import json
-import logging
 import re
 from typing import TYPE_CHECKING, Any, Iterable
 
 from ..errors import InvalidEventError
+from ..logs import log
 
 if TYPE_CHECKING:
     from ..config import Config
     from ..model import Invocation
 
-log = logging.getLogger("lwa")
 
 REQUEST_CONTEXT = "x-amzn-request-context"
 LAMBDA_CONTEXT = "x-amzn-lambda-context"
@@ -28,7 +27,7 @@ REQUEST_DROP = frozenset(
 )
 RESPONSE_DROP = frozenset(("connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade",
                            "proxy-connection"))
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # use fullmatch: `$` also matches before a final "\n"
 _BAD_VALUE = re.compile(r"[\r\n\x00]")
 
 
@@ -45,7 +44,12 @@ def single_map(event: dict, key: str) -> list[tuple[str, str]]:
         return []
     if not isinstance(raw, dict):
         raise InvalidEventError(f"{key} must be an object or null")
-    return [(_check_str(k, key), _check_str(v, f"{key}.{k}")) for k, v in raw.items() if v is not None]
+    pairs = [(k, v) for k, v in raw.items() if v is not None]
+    for k, v in pairs:  # the messages are built only on failure: this runs for every header
+        if not (isinstance(k, str) and isinstance(v, str)):
+            _check_str(k, key)
+            _check_str(v, f"{key}.{k}")
+    return pairs
 
 
 def multi_map(event: dict, key: str) -> list[tuple[str, str]]:
@@ -61,7 +65,10 @@ def multi_map(event: dict, key: str) -> list[tuple[str, str]]:
             continue
         if not isinstance(values, list):
             raise InvalidEventError(f"{key}.{name} must be a list of strings")
-        pairs.extend((name, _check_str(v, f"{key}.{name}")) for v in values)
+        for v in values:
+            if not isinstance(v, str):
+                _check_str(v, f"{key}.{name}")
+            pairs.append((name, v))
     return pairs
 
 
@@ -80,7 +87,7 @@ def clean(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
         lname = name.lower()
         if lname in REQUEST_DROP or lname in INJECTED:
             continue
-        if not _TOKEN.match(name) or _BAD_VALUE.search(value):
+        if not _TOKEN.fullmatch(name) or _BAD_VALUE.search(value):
             log.warning("dropping header %r from the event: invalid name or CR/LF/NUL in its value", name[:64])
             continue
         if lname == "host":

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 from typing import TYPE_CHECKING, Any
 
 from . import body, headers
+from ..logs import log
 
 if TYPE_CHECKING:
     from ..config import Config
     from ..model import AppRequest, AppResponse, Invocation
 
 NAME = "passthrough"
-log = logging.getLogger("lwa")
 
 
 def matches(event: Any) -> bool:

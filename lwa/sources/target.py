@@ -73,7 +73,7 @@ def request_method(value: object, where: str) -> str:
 
     if value is None or value == "":
         return "GET"
-    if not isinstance(value, str) or not _METHOD.match(value):
+    if not isinstance(value, str) or not _METHOD.fullmatch(value):
         raise InvalidEventError(f"{where} must be an HTTP method token, got {str(value)[:40]!r}")
     return value
 
@@ -119,4 +119,4 @@ def query_pairs(event: dict, multi_key: str, single_key: str) -> list[tuple[str,
     return pairs
 
 
-_METHOD = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,32}$")
+_METHOD = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,32}$")  # use fullmatch: `$` also matches before "\n"
