@@ -65,32 +65,9 @@ esac
 [ -f "$root/lwa/__init__.py" ] && [ -f "$root/lwa/__main__.py" ] \
   || die "the lwa package is not in $root/lwa (need __init__.py and __main__.py)"
 [ -f "$pins" ] || die "missing $pins"
-pin() {  # the exact version pinned for $1
-  local v
-  v=$(sed -n "s/^$1==\([^ \\\\]*\).*/\1/p" "$pins")
-  [ -n "$v" ] || die "no '$1==VERSION' line in $pins"
-  echo "$v"
-}
-urllib3_version=$(pin urllib3)
-brotli_version=$(pin brotli)
-
-# fetch KEY PIP_ARGS...: print the one wheel cached in $cache/KEY, downloading it when absent.
-fetch() {
-  local d=$cache/$1 tmp w
-  shift
-  for w in "$d"/*.whl; do [ -f "$w" ] && { echo "$w"; return 0; }; done
-  mkdir -p "$d"
-  tmp=$(mktemp -d "$d.XXXXXX")
-  if ! "$PY" -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
-      -d "$tmp" "$@" >"$tmp.log" 2>&1; then
-    sed 's/^/    pip: /' "$tmp.log" | grep -v 'is ignored: it is neither' >&2 || true
-    rm -rf "$tmp" "$tmp.log"
-    return 1
-  fi
-  mv "$tmp"/*.whl "$d"/
-  rm -rf "$tmp" "$tmp.log"
-  for w in "$d"/*.whl; do echo "$w"; return 0; done
-}
+. "$root/packaging/wheels.sh"  # pin, fetch
+urllib3_version=$(pin urllib3 "$pins")
+brotli_version=$(pin brotli "$pins")
 
 # Interpreters that write .pyc files, one per minor version.
 pyc_pythons=()

@@ -19,8 +19,8 @@ _out = os.environ.get("BENCH_IMPORT_LOG", "")
 class _Recorder:
     @staticmethod
     def find_spec(name, path=None, target=None):
-        threading = sys.modules.get("threading")
-        thread = threading.current_thread().name if threading is not None else "MainThread"
+        current = getattr(sys.modules.get("threading"), "current_thread", None)  # None mid-import
+        thread = current().name if current is not None else "MainThread"
         _records.append((time.monotonic(), thread, name))
         return None
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from .model import AppResponse
 from .logs import log
+from .model import AppResponse
 
 if TYPE_CHECKING:
     from .model import AppRequest

@@ -13,12 +13,11 @@ from typing import Mapping
 
 from . import extension, logs, readiness
 from .config import ASYNC_INIT_BUDGET_S, Config, load_config
-from .errors import ConfigError, LwaError, RuntimeApiError
+from .errors import ConfigError, LwaError
+from .logs import log
 from .runtime import RuntimeClient
 from .signals import StopFlag
 from .signals import install as install_signals
-from .logs import log
-
 
 SHUTDOWN_BUDGET_S = 1.8  # SIGTERM without a SHUTDOWN event: Lambda allows about 2 s
 

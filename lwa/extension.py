@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
-import json
-
 from .errors import RuntimeApiError
-from .wire import Connection
 from .logs import log
+from .wire import Connection
 
 if TYPE_CHECKING:
     from .signals import StopFlag

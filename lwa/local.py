@@ -20,12 +20,12 @@ from urllib.parse import unquote
 from . import logs, loop, readiness
 from .config import load_config
 from .errors import ConfigError
+from .logs import log
 from .model import Invocation
 from .runtime import error_body
 from .signals import StopFlag
 from .sources.body import is_text_type
 from .streaming import ERROR_BODY, SEPARATOR
-from .logs import log
 
 if TYPE_CHECKING:
     from .config import Config

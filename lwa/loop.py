@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Callable
 
 from . import logs, sources
 from .errors import HttpStatusError, InvalidEventError, InvocationError, ResponseTooLargeError, RuntimeApiError
+from .logs import log
 from .signals import StopFlag
 from .sources import passthrough
-from .logs import log
 
 if TYPE_CHECKING:
     from .app import App

@@ -10,12 +10,12 @@ import time
 from typing import TYPE_CHECKING
 
 from .config import format_ranges, status_in
-from .wire import connect_host
 from .logs import log
+from .wire import connect_host
 
 if TYPE_CHECKING:
-    from .signals import StopFlag
     from .config import Config
+    from .signals import StopFlag
 
 
 INTERVAL_S = 0.010

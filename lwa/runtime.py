@@ -5,15 +5,14 @@ Each slot thread owns one `RuntimeClient` (one keep-alive socket), so slots neve
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import json
 import time
+from typing import TYPE_CHECKING
 
 from .errors import RuntimeApiError
+from .logs import log
 from .model import Invocation
 from .wire import ChunkedWriter, Connection
-from .logs import log
 
 if TYPE_CHECKING:
     from .signals import StopFlag

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 
 from . import readiness
 from .errors import InvocationError, LwaError
+from .logs import log
 from .model import AppRequest
 from .runtime import RuntimeClient
-from .logs import log
 
 if TYPE_CHECKING:
     from .config import Config

@@ -8,8 +8,8 @@ import json
 from typing import TYPE_CHECKING, Iterable
 
 from .errors import InvocationError
-from .sources.headers import RESPONSE_DROP
 from .logs import log
+from .sources.headers import RESPONSE_DROP
 
 if TYPE_CHECKING:
     from .wire import ChunkedWriter

@@ -68,31 +68,7 @@ case $arch:$pymachine in x86_64:x86_64|arm64:aarch64) ;; *) die "PYTHON=$PY is $
 machine=$pymachine
 tag=cp${pyver/./}
 
-pin() {  # the exact version pinned for $1 in $2
-  local v
-  v=$(sed -n "s/^$1==\([^ \\\\]*\).*/\1/p" "$2")
-  [ -n "$v" ] || die "no '$1==VERSION' line in $2"
-  echo "$v"
-}
-
-# fetch KEY PIP_ARGS...: print the one wheel cached in $cache/KEY, downloading it when absent
-# (same cache layout as the plain layer build, so the two share downloads).
-fetch() {
-  local d=$cache/$1 tmp w
-  shift
-  for w in "$d"/*.whl; do [ -f "$w" ] && { echo "$w"; return 0; }; done
-  mkdir -p "$d"
-  tmp=$(mktemp -d "$d.XXXXXX")
-  if ! "$PY" -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
-      -d "$tmp" "$@" >"$tmp.log" 2>&1; then
-    sed 's/^/    pip: /' "$tmp.log" | grep -v 'is ignored: it is neither' >&2 || true
-    rm -rf "$tmp" "$tmp.log"
-    return 1
-  fi
-  mv "$tmp"/*.whl "$d"/
-  rm -rf "$tmp" "$tmp.log"
-  for w in "$d"/*.whl; do echo "$w"; return 0; done
-}
+. "$root/packaging/wheels.sh"  # pin, fetch
 
 plat=manylinux2014_$machine
 v=$(pin urllib3 "$pins")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Iterable
 
 from ..errors import InvalidEventError
@@ -29,6 +30,7 @@ RESPONSE_DROP = frozenset(("connection", "keep-alive", "te", "trailer", "transfe
                            "proxy-connection"))
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # use fullmatch: `$` also matches before a final "\n"
 _BAD_VALUE = re.compile(r"[\r\n\x00]")
+_NOT_FORWARDED = REQUEST_DROP | INJECTED
 
 
 def _check_str(value: Any, where: str) -> str:
@@ -79,15 +81,22 @@ def merge_v1(event: dict) -> list[tuple[str, str]]:
     return multi + [(n, v) for n, v in single_map(event, "headers") if n.lower() not in seen]
 
 
+@lru_cache(maxsize=512)
+def _wire_name(name: str) -> str | None:
+    """The lowercase name if `name` is a legal header token, else None; cached, since the same
+    few dozen names recur in every event."""
+    return name.lower() if _TOKEN.fullmatch(name) else None
+
+
 def clean(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     """Lowercase names; drop hop-by-hop, framing and injected names, unsafe names/values, extra Hosts."""
     out: list[tuple[str, str]] = []
     has_host = False
     for name, value in pairs:
-        lname = name.lower()
-        if lname in REQUEST_DROP or lname in INJECTED:
+        lname = _wire_name(name)
+        if lname in _NOT_FORWARDED:
             continue
-        if not _TOKEN.fullmatch(name) or _BAD_VALUE.search(value):
+        if lname is None or "\r" in value or "\n" in value or "\x00" in value:
             log.warning("dropping header %r from the event: invalid name or CR/LF/NUL in its value", name[:64])
             continue
         if lname == "host":

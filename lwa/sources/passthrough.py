@@ -7,8 +7,8 @@ import base64
 import json
 from typing import TYPE_CHECKING, Any
 
-from . import body, headers
 from ..logs import log
+from . import body, headers
 
 if TYPE_CHECKING:
     from ..config import Config
