@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 
 MAX_BUFFERED = 6291556  # the Runtime API's limit for a buffered response (SPEC §7.3)
+MAX_WAIT_S = 86400.0
 
 
 class Slots:
@@ -78,7 +79,9 @@ def _status_error(resp: AppResponse) -> HttpStatusError:
 def _deadline(inv: Invocation, config: Config) -> float:
     """The invocation deadline on the monotonic clock, less the safety margin (Q-32)."""
     left_s = inv.deadline_ms / 1000.0 - time.time() - config.deadline_margin_ms / 1000.0
-    return time.monotonic() + left_s
+    # A deadline days away is no deadline (RIE's Managed Instances mode sends one ~10^9 s ahead);
+    # capped, so socket timeouts stay representable.
+    return time.monotonic() + min(left_s, MAX_WAIT_S)
 
 
 def _respond(inv: Invocation, shared: Slots, runtime: RuntimeClient) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-Headers = list  # list[tuple[str, str]]: lowercase name, value; order and duplicates kept
 
 
 class Invocation(NamedTuple):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import copy
 import gzip
-import json
 from types import SimpleNamespace
 
 import brotli

@@ -287,3 +287,15 @@ def test_failing_after_restore_hook_is_a_restore_error(run_lwa):
         assert error["errorType"] == "Runtime.AfterRestoreHookError"
         assert "/after" in error["errorMessage"] and "status 503" in error["errorMessage"]
         assert not runtime.init_errors
+
+
+@pytest.mark.parametrize("deadline_ms", [10**16, 1])
+def test_absurd_deadlines_are_handled(run_lwa, deadline_ms):
+    """A deadline ages away is capped (no socket-timeout overflow); one long past is AppTimeout."""
+    with RuntimeApiServer() as runtime, AppServer(echo) as app:
+        run_lwa(runtime, app.port, **HEALTH)
+        result = runtime.wait_result(runtime.push(_v2("/d"), deadline_ms=deadline_ms), timeout=10)
+        if deadline_ms == 1:
+            assert result.kind == "error" and result.json()["errorType"] == "AppTimeout"
+        else:
+            assert result.kind == "response", result.body

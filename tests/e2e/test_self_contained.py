@@ -392,7 +392,7 @@ def test_runs_without_python_under_rie(artifact: Artifact, tmp_path: Path) -> No
         text = log.read_text(errors="replace")
         assert "lwa stopped" in text, f"the extension did not shut down cleanly:\n{text}"
         m = re.search(r"INIT REPORT\(durationMs: ([0-9.]+)\)", text)
-        print(f"\nno-Python chroot under RIE: v2 (br), v1 (gzip), ALB answered, clean shutdown"
+        print("\nno-Python chroot under RIE: v2 (br), v1 (gzip), ALB answered, clean shutdown"
               + (f"; RIE Init {float(m[1]):.0f} ms" if m else ""))
     finally:
         if proc.poll() is None:
