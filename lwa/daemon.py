@@ -7,6 +7,7 @@ hide behind the app's own boot; registration and readiness use plain sockets (ST
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Mapping
@@ -96,6 +97,27 @@ def _init_fail(runtime_api: str, error_type: str, message: str) -> int:
     return 1
 
 
+def _port_warnings(config: Config, environ: Mapping[str, str]) -> tuple[str, ...]:
+    """Ports known to be taken by someone else in Lambda (USERS.md §1.4): a readiness check could
+    even pass against that other listener, so say it before anything goes wrong."""
+    out = []
+    if config.port == 9001 or config.readiness_port == 9001:
+        out.append("port 9001 is the Lambda Runtime API's: set AWS_LWA_PORT to another port for the app")
+    if config.port == 8080 and environ.get("AWS_SAM_LOCAL") == "true":
+        out.append("sam local uses port 8080 itself: set AWS_LWA_PORT (and your app's port) to another one")
+    if config.port == 3000:
+        try:
+            others = [name for name in os.listdir("/opt/extensions") if name != "lambda-adapter"]
+        except OSError:
+            others = []
+        if others:
+            out.append(
+                f"port 3000 is also used by some extensions (e.g. Lambda Insights); other extensions here: "
+                f"{', '.join(sorted(others))}. If readiness passes but requests fail, move the app's port"
+            )
+    return tuple(out)
+
+
 def main(environ: Mapping[str, str]) -> int:
     started = time.monotonic()
     stop = StopFlag()
@@ -114,7 +136,7 @@ def main(environ: Mapping[str, str]) -> int:
         except LwaError as reg:
             log.error("Extension registration failed - terminating process: %s", reg)
         return _init_fail(real_api, "Runtime.InvalidConfiguration", f"invalid configuration: {exc}")
-    for warning in config.warnings:
+    for warning in config.warnings + _port_warnings(config, environ):
         log.warning("%s", warning)
     if not config.runtime_api_set:
         log.info(

@@ -44,6 +44,7 @@ class Slots:
         self.wait_ready = wait_ready  # async init: finish the readiness wait at the first invocation
         self.stop = StopFlag()
         self.in_flight = 0
+        self.stream_hinted = False
         self.lock = threading.Condition()
 
     def enter(self) -> None:
@@ -130,6 +131,10 @@ def _respond(inv: Invocation, shared: Slots, runtime: RuntimeClient) -> None:
             f"the app's response body is over {MAX_BUFFERED} bytes, Lambda's limit for a buffered "
             "response; set AWS_LWA_INVOKE_MODE=response_stream to stream it"
         )
+    if not shared.stream_hinted and (resp.header("content-type") or "").startswith("text/event-stream"):
+        shared.stream_hinted = True  # once per process; a benign race between slots at worst
+        log.info("the app answered text/event-stream in buffered mode: clients get it all at the end; "
+                 "set AWS_LWA_INVOKE_MODE=response_stream (and the Function URL to RESPONSE_STREAM) to stream")
     payload = source.to_response(resp, event, config)
     if len(payload) > MAX_BUFFERED:
         raise ResponseTooLargeError(

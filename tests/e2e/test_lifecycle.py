@@ -299,3 +299,17 @@ def test_absurd_deadlines_are_handled(run_lwa, deadline_ms):
             assert result.kind == "error" and result.json()["errorType"] == "AppTimeout"
         else:
             assert result.kind == "response", result.body
+
+
+def test_port_warnings_and_buffered_sse_hint(run_lwa):
+    sse_app = routes({"/sse": fixed(200, [("Content-Type", "text/event-stream")], b"data: 1\n\n")})
+    with RuntimeApiServer() as runtime, AppServer(sse_app) as app:
+        lwa = run_lwa(runtime, app.port, AWS_LWA_READINESS_CHECK_PORT="9001", AWS_LWA_READINESS_CHECK_PROTOCOL="tcp",
+                      AWS_LWA_READINESS_CHECK_TIMEOUT_SECONDS="0.5", expect_exit=None)
+        lwa.wait_log("port 9001 is the Lambda Runtime API's")
+    with RuntimeApiServer() as runtime, AppServer(sse_app) as app:
+        lwa = run_lwa(runtime, app.port, **HEALTH)
+        for _ in range(2):
+            assert runtime.wait_result(runtime.push(_v2("/sse"))).kind == "response"
+        lwa.wait_log("text/event-stream in buffered mode")
+        assert sum("text/event-stream in buffered mode" in line for line in lwa.lines) == 1
