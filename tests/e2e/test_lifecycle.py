@@ -61,9 +61,13 @@ def test_tcp_readiness(run_lwa):
 
 def test_readiness_timeout_posts_an_init_error_naming_the_url(run_lwa):
     with RuntimeApiServer() as runtime, AppServer(echo, health_status=503) as app:
+        t0 = time.monotonic()
         lwa = run_lwa(runtime, app.port, expect_exit=1, AWS_LWA_READINESS_CHECK_TIMEOUT_SECONDS="1", **HEALTH)
         assert lwa.wait_exit(10) == 1
         assert len(runtime.init_errors) == 1
+        posted = runtime.init_errors[0].received_at - t0
+        assert 1.0 <= posted < 2.5, f"init error posted {posted:.2f}s after start, bound 1 s"
+        assert runtime.polling == 0 and not any("/invocation/next" in c[2] for c in runtime.calls)
         error = runtime.init_errors[0].json()
         assert error["errorType"] == "Runtime.AppNotReady"
         assert f"http://127.0.0.1:{app.port}/healthz" in error["errorMessage"]
@@ -313,3 +317,18 @@ def test_port_warnings_and_buffered_sse_hint(run_lwa):
             assert runtime.wait_result(runtime.push(_v2("/sse"))).kind == "response"
         lwa.wait_log("text/event-stream in buffered mode")
         assert sum("text/event-stream in buffered mode" in line for line in lwa.lines) == 1
+
+
+def test_readiness_timeout_after_restore_is_a_restore_error(run_lwa):
+    with RuntimeApiServer() as runtime, AppServer(echo) as app:
+        runtime.hold_restore()
+        lwa = run_lwa(runtime, app.port, expect_exit=1, AWS_LAMBDA_INITIALIZATION_TYPE="snap-start",
+                      AWS_LWA_READINESS_CHECK_TIMEOUT_SECONDS="1", **HEALTH)
+        runtime.wait_calls("GET", "/2018-06-01/runtime/restore/next", 1, timeout=10)
+        app.health_status = 503
+        runtime.release_restore()
+        assert lwa.wait_exit(10) == 1
+        error = runtime.restore_errors[0].json()
+        assert error["errorType"] == "Runtime.AppNotReadyAfterRestore"
+        assert "status 503" in error["errorMessage"] and "/healthz" in error["errorMessage"]
+        assert not runtime.init_errors and runtime.polling == 0
