@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import urllib3
 
-from lwa import local
+from lwa import frontdoor
 from tests.support import apps
 from tests.support.apps import AppServer
 
@@ -451,20 +451,20 @@ def test_build_event_shapes() -> None:
     pairs = [("Host", "localhost:9000"), ("Cookie", "a=1; b=2"), ("X-Dup", "1"), ("x-dup", "2"),
              ("Connection", "keep-alive"), ("Content-Type", "application/octet-stream")]
     target = "/p%20q?k=a%2Bb&k=c&flag"
-    v2 = local.build_event("v2", "PUT", target, pairs, b"\xff\x00", "10.0.0.1", 9000, "rid", now=0.0)
+    v2 = frontdoor.build_event("v2", "PUT", target, pairs, b"\xff\x00", "10.0.0.1", 9000, "rid", now=0.0)
     assert (v2["rawPath"], v2["rawQueryString"], v2["cookies"]) == ("/p%20q", "k=a%2Bb&k=c&flag", ["a=1", "b=2"])
     assert v2["queryStringParameters"] == {"k": "a+b,c", "flag": ""}
     assert v2["headers"]["x-dup"] == "1,2" and "cookie" not in v2["headers"] and "connection" not in v2["headers"]
     assert (v2["body"], v2["isBase64Encoded"]) == ("/wA=", True)
     assert v2["requestContext"]["http"]["sourceIp"] == "10.0.0.1" and v2["requestContext"]["timeEpoch"] == 0
-    v1 = local.build_event("v1", "PUT", target, pairs, b"", "10.0.0.1", 9000, "rid")
+    v1 = frontdoor.build_event("v1", "PUT", target, pairs, b"", "10.0.0.1", 9000, "rid")
     assert v1["multiValueQueryStringParameters"] == {"k": ["a+b", "c"], "flag": [""]}
     assert v1["headers"]["X-Dup"] == "2" and v1["multiValueHeaders"]["X-Dup"] == ["1", "2"]
     assert v1["body"] is None and v1["pathParameters"] == {"proxy": "p%20q"}
-    alb = local.build_event("alb", "PUT", target, pairs, b"", "10.0.0.1", 9000, "rid")
+    alb = frontdoor.build_event("alb", "PUT", target, pairs, b"", "10.0.0.1", 9000, "rid")
     assert alb["queryStringParameters"] == {"k": "c", "flag": ""} and alb["headers"]["x-dup"] == "2"
     assert alb["body"] == "" and "multiValueHeaders" not in alb
-    multi = local.build_event("alb", "PUT", target, pairs, b"", "10.0.0.1", 9000, "rid", alb_multi_value=True)
+    multi = frontdoor.build_event("alb", "PUT", target, pairs, b"", "10.0.0.1", 9000, "rid", alb_multi_value=True)
     assert multi["multiValueQueryStringParameters"] == {"k": ["a%2Bb", "c"], "flag": [""]}
     assert "headers" not in multi and multi["multiValueHeaders"]["x-dup"] == ["1", "2"]
 
@@ -474,8 +474,8 @@ def test_http_answer_merges_headers_and_decodes_bodies() -> None:
                           "headers": {"a": "last", "b": "only"}, "multiValueHeaders": {"a": ["1", "2"]},
                           "cookies": ["s=1"], "body": base64.b64encode(b"\x00\x01").decode(),
                           "isBase64Encoded": True}).encode()
-    status, reason, pairs, body = local.http_answer(payload)
+    status, reason, pairs, body = frontdoor.http_answer(payload)
     assert (status, reason, body) == (404, "Not Found", b"\x00\x01")
     assert pairs == [("a", "1"), ("a", "2"), ("b", "only"), ("set-cookie", "s=1")]
-    assert local.http_answer(b'{"no": "status"}') == (200, None, [("content-type", "application/json")],
+    assert frontdoor.http_answer(b'{"no": "status"}') == (200, None, [("content-type", "application/json")],
                                                       b'{"no": "status"}')
