@@ -56,9 +56,8 @@ class _Pairs:
         return self.pairs
 
 
-def _wire_value(value: str) -> str | bytes:
-    if value.isascii():
-        return value
+def _wire_value(value: str) -> bytes:
+    """Header value bytes: UTF-8 (context headers carry raw non-ASCII, SPEC §5.6.1)."""
     try:
         return value.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:  # a lone surrogate from a JSON "\ud800" escape in the event
@@ -118,6 +117,15 @@ class _Connection(urllib3.connection.HTTPConnection):
     def send(self, data) -> None:
         super().send(data)
         self.wrote = True
+
+    def putheader(self, header: str, *values) -> None:
+        """Our own header lines (bytes values) go out as they are: every name and value was
+        checked when the request was built (sources/headers.py: tokens, no CR/LF/NUL), so
+        http.client's per-header regexes would only repeat that on the hot path."""
+        if len(values) == 1 and type(values[0]) is bytes:
+            self._output(header.encode("ascii") + b": " + values[0])
+        else:
+            super().putheader(header, *values)
 
 
 class _Pool(urllib3.HTTPConnectionPool):
@@ -213,7 +221,7 @@ class App:
         for idempotent methods or when the request could not be sent at all (SPEC Part A)."""
         headers = [(n, _wire_value(v)) for n, v in req.headers]
         names = {n for n, _ in req.headers}
-        headers.append(("content-length", str(len(req.body))))
+        headers.append(("content-length", b"%d" % len(req.body)))
         if "user-agent" not in names:
             headers.append(("user-agent", SKIP_HEADER))
         if "accept-encoding" not in names:
