@@ -18,12 +18,26 @@ PREFIX = "/2020-01-01/extension"
 
 
 def register(netloc: str) -> str:
-    """Register for SHUTDOWN; returns the extension identifier."""
+    """Register for SHUTDOWN; returns the extension identifier.
+
+    Started by the runtime process itself (lwa as a container's entrypoint) we are an *internal*
+    extension, which Lambda does not let subscribe to SHUTDOWN (403 Extension.InvalidEventType):
+    then register for no events, as upstream always does, and rely on SIGTERM alone."""
+    try:
+        return _register(netloc, b'{"events":["SHUTDOWN"]}')
+    except RuntimeApiError as exc:
+        if exc.status != 403:
+            raise
+        log.info("registered without the SHUTDOWN event (%s): SIGTERM alone ends lwa", exc.body[:120])
+        return _register(netloc, b'{"events":[]}')
+
+
+def _register(netloc: str, body: bytes) -> str:
     conn = Connection(netloc, timeout=10.0)
     try:
         resp = conn.request(
             "POST", f"{PREFIX}/register", [("Lambda-Extension-Name", NAME), ("Content-Type", "application/json")],
-            b'{"events":["SHUTDOWN"]}',
+            body,
         )
     except OSError as exc:
         raise RuntimeApiError(f"{PREFIX}/register", None, str(exc)) from None

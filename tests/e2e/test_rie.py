@@ -612,3 +612,31 @@ def test_managed_instances_concurrency(layer) -> None:
             figures["4 concurrent 0.5 s invokes (LMI)"] = f"{wall * 1000:.0f} ms"
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_lwa_as_the_runtime_command_itself() -> None:
+    """No /opt/extensions: the container's entrypoint starts the app and then execs lwa. RIE then
+    treats lwa as an internal extension, which may not subscribe to SHUTDOWN (403); lwa registers
+    for no events instead and serves invokes; SIGTERM still stops it cleanly."""
+    root = R.public_dir("lwa-rie-entry-")
+    try:
+        port = R.free_port()
+        entry = R.write_script(root / "entry.sh", "#!/bin/sh\n"
+                               f"cd {shlex.quote(str(R.REPO))}\n"
+                               f"{shlex.quote(sys.executable)} -m tests.support.apps --port {port} --handler echo &\n"
+                               f"exec env PYTHONPATH={shlex.quote(str(R.REPO))} AWS_LWA_PORT={port} "
+                               f"AWS_LWA_READINESS_CHECK_PATH=/healthz {shlex.quote(sys.executable)} -m lwa\n")
+        with R.Rie([str(entry)]) as rie:
+            got = rie.invoke(load_event(MINIMAL_V2))
+            with rie.explained():
+                assert got.status == 200, got.body[:500]
+                envelope = got.json()
+                assert envelope["statusCode"] == 200 and json.loads(envelope["body"])["path"] == "/"
+            passthrough = rie.invoke(b'{"Records": [{"body": "x"}]}')
+            with rie.explained():
+                assert passthrough.status == 200 and json.loads(passthrough.body)["target"] == "/events"
+            rie.stop()
+            assert "registered without the SHUTDOWN event" in rie.log and "lwa stopped" in rie.log, rie.log[-2000:]
+    finally:
+        subprocess.run(["pkill", "-f", f"tests.support.apps --port {port} "], check=False)
+        shutil.rmtree(root, ignore_errors=True)
