@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 MAX_BUFFERED = 6291556  # the Runtime API's limit for a buffered response (SPEC §7.3)
 MAX_WAIT_S = 86400.0
+MAX_ERROR_BODY = 1 << 20  # the app's body quoted in an HttpStatusError at most
 
 
 class Slots:
@@ -68,13 +69,24 @@ class Slots:
 
 
 def _status_error(resp: AppResponse) -> HttpStatusError:
-    try:
-        text = resp.body.decode("utf-8")
-    except UnicodeDecodeError:
+    """`{"statusCode":N,"body":"..."}` as upstream (SPEC §6.2); a binary body base64-encoded, and a
+    huge one cut, so the error itself stays well inside what the Runtime API accepts."""
+    data = resp.body[:MAX_ERROR_BODY]
+    text = None
+    for end in range(len(data), max(len(data) - 4, -1), -1):  # a cut may split one UTF-8 character
+        try:
+            text = data[:end].decode("utf-8")
+            break
+        except UnicodeDecodeError:
+            if len(resp.body) <= MAX_ERROR_BODY:
+                break
+    if text is None:
         import base64  # noqa: PLC0415 - rare path
 
-        text = base64.b64encode(resp.body).decode("ascii")
-    return HttpStatusError(json.dumps({"statusCode": resp.status, "body": text}, separators=(",", ":")))
+        text = base64.b64encode(data).decode("ascii")
+    if len(resp.body) > MAX_ERROR_BODY:
+        text += f"... ({len(resp.body)} bytes, cut)"
+    return HttpStatusError(json.dumps({"statusCode": resp.status, "body": text}, separators=(",", ":"), ensure_ascii=False))
 
 
 def _deadline(inv: Invocation, config: Config) -> float:
@@ -108,7 +120,7 @@ def _respond(inv: Invocation, shared: Slots, runtime: RuntimeClient) -> None:
         if codes and any(lo <= ex.status <= hi for lo, hi in codes):
             from .model import AppResponse  # noqa: PLC0415
 
-            raise _status_error(AppResponse(ex.status, ex.headers, ex.read_all()))
+            raise _status_error(AppResponse(ex.status, ex.headers, ex.read_all(MAX_ERROR_BODY)))
         try:
             writer = runtime.open_stream(inv.request_id)
             streaming.pump(writer, streaming.prelude(ex.status, ex.headers), ex.chunks())

@@ -335,3 +335,14 @@ def test_app_down_gives_app_connection_error_then_recovers(run_lwa):
         with AppServer(echo, port=port) as again:
             assert _one(runtime, _v2("/y")).kind == "response"
             assert again.requests[-1].path == "/y"
+
+
+def test_huge_error_body_is_cut_so_the_error_still_posts(run_lwa):
+    big = ("é" * (700 * 1024)).encode()  # 1.4 MB of two-byte characters
+    with RuntimeApiServer() as runtime, AppServer(fixed(500, [("Content-Type", "text/plain")], big)) as app:
+        run_lwa(runtime, app.port, AWS_LWA_READINESS_CHECK_PATH="/healthz", AWS_LWA_ERROR_STATUS_CODES="500")
+        result = _one(runtime, _v2("/x"))
+        assert result.kind == "error" and len(result.body) < 1_300_000
+        message = json.loads(result.json()["errorMessage"])
+        assert message["statusCode"] == 500
+        assert message["body"].startswith("éé") and message["body"].endswith(f"({len(big)} bytes, cut)")
