@@ -264,10 +264,7 @@ class App:
     def send(self, req: AppRequest, deadline: float, limit: int | None = None) -> AppResponse:
         """The whole exchange, buffered; `limit` stops reading a body that can never be returned."""
         ex = self.open(req, deadline)
-        body = b"" if req.method.upper() == "HEAD" else ex.read_all(limit)
-        if req.method.upper() == "HEAD":
-            ex.close(reuse=True)
-        return AppResponse(ex.status, ex.headers, body)
+        return AppResponse(ex.status, ex.headers, ex.read_all(limit))  # HEAD: http.client reads no body
 
     def drop_connections(self) -> None:
         """Close every pooled connection (before a snapshot, after a restore)."""
