@@ -14,7 +14,7 @@ from typing import Mapping
 
 from . import extension, logs, readiness
 from .config import ASYNC_INIT_BUDGET_S, Config, load_config
-from .errors import ConfigError, LwaError
+from .errors import AppConnectionError, ConfigError, LwaError
 from .logs import log
 from .runtime import RuntimeClient
 from .signals import StopFlag
@@ -71,18 +71,22 @@ class _AppHolder:
 
 
 def _async_gate(config: Config, ready_at_init: bool):
-    """Async init: until the app is ready, each invocation first finishes the readiness wait."""
+    """Async init: until the app is ready, each invocation first finishes the readiness wait,
+    bounded by its own deadline (then AppConnectionError, never a silent Lambda timeout)."""
     if ready_at_init or not config.async_init:
         return None
     state = {"ready": False}
     lock = threading.Lock()
 
-    def wait() -> None:
+    def wait(deadline: float) -> None:
         if state["ready"]:
             return
         with lock:
             if not state["ready"]:
-                readiness.wait_ready(config)
+                started = time.monotonic()
+                ready, last = readiness.wait_ready(config, None, deadline - started, started)
+                if not ready:
+                    raise AppConnectionError(readiness.not_ready_message(config, time.monotonic() - started, last))
                 state["ready"] = True
 
     return wait
@@ -184,8 +188,7 @@ def main(environ: Mapping[str, str]) -> int:
 
     from .loop import Slots, run_slot  # noqa: PLC0415 - after readiness: keeps the wait lean
 
-    shared = Slots(config, holder.get, _async_gate(config, ready))
-    shared.stop = stop
+    shared = Slots(config, holder.get, _async_gate(config, ready), stop)
     for n in range(config.concurrency):
         threading.Thread(
             target=run_slot, args=(shared, RuntimeClient(config.runtime_api)), name=f"lwa-slot-{n}", daemon=True

@@ -39,11 +39,14 @@ MAX_ERROR_BODY = 1 << 20  # the app's body quoted in an HttpStatusError at most
 class Slots:
     """What every slot shares: config, the app pool (once urllib3 is imported), the init gate."""
 
-    def __init__(self, config: Config, get_app: Callable[[], App], wait_ready: Callable[[], None] | None) -> None:
+    def __init__(
+        self, config: Config, get_app: Callable[[], App], wait_ready: Callable[[float], None] | None,
+        stop: StopFlag | None = None,
+    ) -> None:
         self.config = config
         self.get_app = get_app
         self.wait_ready = wait_ready  # async init: finish the readiness wait at the first invocation
-        self.stop = StopFlag()
+        self.stop = stop or StopFlag()
         self.in_flight = 0
         self.stream_hinted = False
         self.lock = threading.Condition()
@@ -108,10 +111,10 @@ def _respond(inv: Invocation, shared: Slots, runtime: RuntimeClient) -> None:
         req = source.to_request(event, inv, config)
     except RecursionError:  # parsed, but too deep to re-serialise into x-amzn-request-context
         raise InvalidEventError("the event is nested too deeply to forward") from None
-    if shared.wait_ready is not None:
-        shared.wait_ready()
-    app = shared.get_app()
     deadline = _deadline(inv, config)
+    if shared.wait_ready is not None:
+        shared.wait_ready(deadline)
+    app = shared.get_app()
     codes = config.error_status_codes
     if config.streaming and source is not passthrough:
         from . import streaming  # noqa: PLC0415 - streaming functions only

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 
-
 class Invocation(NamedTuple):
     """One event from `/invocation/next`: the Lambda-Runtime-* headers and the raw body."""
 

@@ -332,3 +332,16 @@ def test_readiness_timeout_after_restore_is_a_restore_error(run_lwa):
         assert error["errorType"] == "Runtime.AppNotReadyAfterRestore"
         assert "status 503" in error["errorMessage"] and "/healthz" in error["errorMessage"]
         assert not runtime.init_errors and runtime.polling == 0
+
+
+def test_async_init_wait_at_an_invocation_is_bounded_by_its_deadline(run_lwa):
+    with RuntimeApiServer() as runtime, AppServer(echo, health_status=503) as app:
+        run_lwa(runtime, app.port, AWS_LWA_ASYNC_INIT="true", **HEALTH)
+        runtime.wait_polling(1, timeout=15)
+        deadline_ms = int(time.time() * 1000) + 1500
+        result = runtime.wait_result(runtime.push(_v2("/x"), deadline_ms=deadline_ms), timeout=5)
+        assert result.kind == "error" and result.json()["errorType"] == "AppConnectionError"
+        assert "status 503" in result.json()["errorMessage"]
+        assert time.time() * 1000 < deadline_ms and not app.requests
+        app.health_status = 200
+        assert runtime.wait_result(runtime.push(_v2("/y"))).kind == "response"
