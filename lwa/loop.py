@@ -195,7 +195,13 @@ def _post_error(runtime: RuntimeClient, request_id: str, error_type: str, messag
 def run_slot(shared: Slots, runtime: RuntimeClient) -> None:
     """Thread body: poll, handle, repeat until stop is set."""
     while not shared.stop.is_set():
-        inv = runtime.next(shared.stop)
+        try:
+            inv = runtime.next(shared.stop)
+        except Exception:  # a bug in polling must not cost the slot: log it, back off, poll again
+            log.exception("polling /next failed unexpectedly; retrying")
+            runtime.close()
+            shared.stop.wait(0.1)
+            continue
         if inv is None:
             break
         shared.enter()

@@ -134,6 +134,9 @@ class Connection:
             return self._read_rest(status_line, method)
         except ConnectionError as exc:
             raise WireError(f"connection broke in the middle of a response: {exc}") from None
+        except ValueError as exc:  # a garbled Content-Length or chunk size
+            self.close()
+            raise WireError(f"malformed response framing: {exc}") from None
 
     def _read_rest(self, status_line: bytes, method: str) -> Response:
         try:
