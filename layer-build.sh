@@ -126,7 +126,7 @@ for a in $arches; do
 
   stage=$stage_root/$a
   "$PY" - stage "$root" "$stage" "$a" "$pins" "$urllib3_whl" "${brotli_whls[@]}" <<'PYEOF'
-import hashlib, re, shutil, sys, zipfile
+import re, shutil, sys, zipfile
 from pathlib import Path
 
 _, cmd, src, stage, arch, pins, urllib3_whl, *brotli_whls = sys.argv
@@ -137,17 +137,9 @@ def fail(msg):
     sys.exit(f"layer-build: error: {msg}")
 
 # Every wheel must match a pinned hash (pip's --require-hashes, done offline on the cache).
-allowed = {}
-for req in re.sub(r"\\\n", " ", Path(pins).read_text()).splitlines():
-    m = re.match(r"\s*([A-Za-z0-9_.-]+)==(\S+)(.*)", req)
-    if m:
-        allowed[m[1].lower()] = set(re.findall(r"--hash=sha256:([0-9a-f]{64})", m[3]))
-bad = []
-for whl in [urllib3_whl, *brotli_whls]:
-    name = Path(whl).name.split("-")[0].lower()
-    digest = hashlib.sha256(Path(whl).read_bytes()).hexdigest()
-    if digest not in allowed.get(name, ()):
-        bad.append(f"    --hash=sha256:{digest}   # {Path(whl).name}")
+sys.path.insert(0, str(src / "packaging"))
+from wheelhash import mismatches  # noqa: E402
+bad = mismatches([Path(pins)], [urllib3_whl, *brotli_whls])
 if bad:
     fail("wheels not matching a hash in layer-requirements.txt (a new pin? add these lines;"
          " otherwise delete the cached file and rebuild):\n" + "\n".join(bad))

@@ -142,24 +142,39 @@ class _PrintOutcome:
         """The stream broke on our side (stdout closed): nothing left to report to."""
 
 
-class _PrintStream:
-    """Raw: the exact streamed bytes (prelude, 8 NULs, body); pretty: the prelude indented, then the body."""
+class _StreamReplay:
+    """A Lambda response stream taken apart again: `on_prelude(bytes)` once the 8-NUL separator
+    has arrived (SPEC §7.1), then `on_body(bytes)` for each piece as it comes."""
 
-    def __init__(self, outcome: _PrintOutcome) -> None:
-        self.outcome = outcome
-        self.pending = b"" if outcome.pretty else None
+    pending: bytes | None = b""  # prelude bytes until the separator; None once handed on
 
     def write(self, data: bytes) -> None:
-        out = self.outcome.out
         if self.pending is not None:
             self.pending += data
             head, sep, data = self.pending.partition(SEPARATOR)
             if not sep:
                 return
             self.pending = None
-            out.write(json.dumps(json.loads(head), indent=2, ensure_ascii=False).encode("utf-8") + b"\n")
-        out.write(data)
-        out.flush()
+            self.on_prelude(head)
+        self.on_body(data)
+
+
+class _PrintStream(_StreamReplay):
+    """Raw: the exact streamed bytes (prelude, 8 NULs, body); pretty: the prelude indented, then the body."""
+
+    def __init__(self, outcome: _PrintOutcome) -> None:
+        self.outcome = outcome
+        self.pretty = outcome.pretty
+
+    def on_prelude(self, head: bytes) -> None:
+        if self.pretty:
+            self.outcome.out.write(json.dumps(json.loads(head), indent=2, ensure_ascii=False).encode("utf-8") + b"\n")
+        else:
+            self.outcome.out.write(head + SEPARATOR)
+
+    def on_body(self, data: bytes) -> None:
+        self.outcome.out.write(data)
+        self.outcome.out.flush()
 
     def finish(self, trailers=()) -> None:
         if trailers:
@@ -252,24 +267,19 @@ class _HttpOutcome:
         self.handler.close_connection = True
 
 
-class _HttpStream:
+class _HttpStream(_StreamReplay):
     """A Lambda response stream replayed to the client: the prelude becomes the status line and
     headers, each body chunk one HTTP chunk written at once (SPEC §7.1, as Function URLs do)."""
 
     def __init__(self, outcome: _HttpOutcome) -> None:
         self.outcome = outcome
         self.wfile = outcome.handler.wfile
-        self.pending: bytes | None = b""  # prelude bytes until the separator; None once sent
         self.chunked = True
 
-    def write(self, data: bytes) -> None:
-        if self.pending is not None:
-            self.pending += data
-            head, sep, data = self.pending.partition(SEPARATOR)
-            if not sep:
-                return
-            self.pending = None
-            self._start(json.loads(head))
+    def on_prelude(self, head: bytes) -> None:
+        self._start(json.loads(head))
+
+    def on_body(self, data: bytes) -> None:
         if data and self.chunked:
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
 

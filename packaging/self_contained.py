@@ -20,7 +20,6 @@ Layout (the zip's root is Lambda's /opt; the tree is COPYed to /opt):
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import modulefinder
 import os
@@ -39,6 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import glibc_pin  # noqa: E402
+import wheelhash  # noqa: E402
 
 GLIBC_FLOOR = "GLIBC_2.34"  # Amazon Linux 2023; Debian bookworm has 2.36
 GLIBC_SONAMES = {"libc.so.6", "libm.so.6", "libpthread.so.0", "libdl.so.2", "librt.so.1", "libutil.so.1",
@@ -96,18 +96,7 @@ def fail(msg: str) -> None:
 
 def verify_wheels(pin_files: list[Path], wheels: list[str]) -> None:
     """Every wheel must match a pinned hash (pip's --require-hashes, done offline on the cache)."""
-    allowed: dict[str, set[str]] = {}
-    for pins in pin_files:
-        for req in re.sub(r"\\\n", " ", pins.read_text()).splitlines():
-            m = re.match(r"\s*([A-Za-z0-9_.-]+)==(\S+)(.*)", req)
-            if m:
-                allowed.setdefault(m[1].lower(), set()).update(re.findall(r"--hash=sha256:([0-9a-f]{64})", m[3]))
-    bad = []
-    for whl in wheels:
-        name = Path(whl).name.split("-")[0].lower()
-        digest = hashlib.sha256(Path(whl).read_bytes()).hexdigest()
-        if digest not in allowed.get(name, ()):
-            bad.append(f"    --hash=sha256:{digest}   # {Path(whl).name}")
+    bad = wheelhash.mismatches(pin_files, wheels)
     if bad:
         fail("wheels not matching a pinned hash (a new pin? add these lines; otherwise delete the "
              "cached file and rebuild):\n" + "\n".join(bad))

@@ -54,6 +54,18 @@ def base_env(runtime_address: str | None, app_port: int | None, **extra: str) ->
     return env
 
 
+def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> int:
+    """SIGTERM, then wait; SIGKILL (and fail the test) if it does not exit in time."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+        pytest.fail(f"{proc.args} ignored SIGTERM for {timeout} s")
+
+
 class Lwa:
     """`python -m lwa` as a subprocess; its output is collected for assertions and failure reports."""
 

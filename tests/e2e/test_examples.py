@@ -24,6 +24,8 @@ from typing import Any, Iterator
 
 import pytest
 
+from tests.conftest import stop_process
+
 REPO = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("LWA_SHARED_DIR") or REPO.parent / "shared")
 EVENTS = SHARED / "events"
@@ -97,14 +99,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def stop(proc: subprocess.Popen, timeout: float = 15.0) -> int:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-        pytest.fail(f"{proc.args} ignored SIGTERM for {timeout} s")
+    return stop_process(proc, timeout)  # servers like gunicorn take a while to drain
 
 
 class Running:

@@ -15,7 +15,6 @@ import os
 import platform
 import re
 import shutil
-import signal
 import socket
 import stat
 import subprocess
@@ -25,6 +24,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import stop_process as stop
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("LWA_SHARED_DIR") or REPO.parent / "shared")
@@ -83,18 +84,6 @@ def unzip_layer(zip_path: Path, root: Path) -> Path:
                 target.write_bytes(z.read(info))
             os.chmod(target, (info.external_attr >> 16) & 0o7777)
     return root
-
-
-def stop(proc: subprocess.Popen, timeout: float = 10.0) -> int:
-    """SIGTERM, then wait; SIGKILL (and fail) if it does not exit in time."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-        pytest.fail(f"{proc.args} ignored SIGTERM for {timeout} s")
 
 
 def load_event(relpath: str) -> dict:

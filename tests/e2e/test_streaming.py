@@ -310,25 +310,13 @@ class _DroppingReader(HttpReader):
 class CheckingSink(RuntimeApiServer):
     """A Runtime API that compares a streamed body with `pattern` as it arrives and drops it."""
 
+    reader_class = _DroppingReader
+
     def __init__(self) -> None:
         super().__init__(deadline_s=120.0)
         self.head = bytearray()
         self.body_bytes = 0
         self.mismatch_at: int | None = None
-
-    def _serve_conn(self, sock):
-        reader = _DroppingReader(sock)
-        try:
-            while not self._stop.is_set():
-                head = reader.read_head()
-                if head is None or not self._handle(sock, reader, head):
-                    break
-        except (OSError, ProtocolError):
-            pass
-        finally:
-            with self._cv:
-                self._conns.discard(sock)
-            sock.close()
 
     def _on_chunk(self, result, data):
         if SEP not in self.head:

@@ -602,8 +602,10 @@ class RuntimeApiServer:
 
     # ---- connection handling --------------------------------------------------------------
 
+    reader_class = HttpReader  # a subclass may read bodies differently (e.g. drop them as they come)
+
     def _serve_conn(self, sock: socket.socket) -> None:
-        reader = HttpReader(sock)
+        reader = self.reader_class(sock)
         try:
             while not self._stop.is_set():
                 head = reader.read_head()
