@@ -1,5 +1,5 @@
 #!/bin/sh
-# lwa exec wrapper, shipped in the layer as /opt/bootstrap (SPEC §2.1).
+# lwa exec wrapper, shipped in the layer as /opt/bootstrap (docs/behaviour.md §2.1).
 #
 # With AWS_LAMBDA_EXEC_WRAPPER=/opt/bootstrap, Lambda runs this script with the managed runtime's
 # own command line as arguments. We ignore them and replace ourselves with the function's start

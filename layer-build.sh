@@ -11,13 +11,16 @@
 #
 # Layout (the zip's root is Lambda's /opt):
 #   bootstrap                       exec wrapper (AWS_LAMBDA_EXEC_WRAPPER=/opt/bootstrap)
-#   extensions/lambda-adapter       launcher: runs `python -m lwa` as an external extension
+#   extensions/lambda-adapter       launcher (extension/layer-launcher.sh): runs `python -m lwa`
+#                                   as an external extension
 #   lwa-adapter/BUILD-INFO          versions and Pythons this build serves
 #   lwa-adapter/python/             private sys.path of the adapter: lwa, urllib3, brotli
 #                                   (one _brotli.cpython-3XX-*.so per Lambda Python 3.10-3.14)
 #
-# Inputs: the checkout's lwa/, bootstrap.sh, extension/lambda-adapter and the pins in
-# layer-requirements.txt (wheels are verified against its hashes). Downloads are cached in
+# Inputs: the checkout's lwa/, bootstrap.sh, extension/layer-launcher.sh and the pins in
+# layer-requirements.txt (wheels are verified against its hashes). This script parses the
+# options, fetches the wheels and compiles the .pyc files; packaging/layer.py lays out, zips and
+# unpacks the files (with packaging/layout.py, which the self-contained build shares). Downloads are cached in
 # ${LWA_BUILD_CACHE:-~/.cache/lwa-build}, so a second build needs no network.
 # Same inputs and toolchain -> byte-identical zip: sorted entries, fixed times
 # (SOURCE_DATE_EPOCH, else 1980-01-01), fixed modes (755 executables and .so, 644 others), no
@@ -125,65 +128,8 @@ for a in $arches; do
   fi
 
   stage=$stage_root/$a
-  "$PY" - stage "$root" "$stage" "$a" "$pins" "$urllib3_whl" "${brotli_whls[@]}" <<'PYEOF'
-import re, shutil, sys, zipfile
-from pathlib import Path
-
-_, cmd, src, stage, arch, pins, urllib3_whl, *brotli_whls = sys.argv
-src, stage = Path(src), Path(stage)
-pydir = stage / "lwa-adapter" / "python"
-
-def fail(msg):
-    sys.exit(f"layer-build: error: {msg}")
-
-# Every wheel must match a pinned hash (pip's --require-hashes, done offline on the cache).
-sys.path.insert(0, str(src / "packaging"))
-from wheelhash import mismatches  # noqa: E402
-bad = mismatches([Path(pins)], [urllib3_whl, *brotli_whls])
-if bad:
-    fail("wheels not matching a hash in layer-requirements.txt (a new pin? add these lines;"
-         " otherwise delete the cached file and rebuild):\n" + "\n".join(bad))
-
-def copy(a, b):
-    b.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(a, b)
-
-copy(src / "bootstrap.sh", stage / "bootstrap")
-copy(src / "extension" / "lambda-adapter", stage / "extensions" / "lambda-adapter")
-
-# lwa sources only: no caches, editor files or hidden files.
-for f in sorted((src / "lwa").rglob("*")):
-    rel = f.relative_to(src)
-    if f.is_file() and not any(p.startswith(".") or p == "__pycache__" for p in rel.parts) \
-            and f.suffix not in (".pyc", ".pyo") and not f.name.endswith("~"):
-        copy(f, pydir / rel)
-
-with zipfile.ZipFile(urllib3_whl) as z:
-    for n in z.namelist():
-        if n.startswith(("urllib3/", "urllib3-")) and not n.endswith("/"):
-            (pydir / n).parent.mkdir(parents=True, exist_ok=True)
-            (pydir / n).write_bytes(z.read(n))
-
-# brotli: one extension module per Python, next to a single brotli.py (checked identical).
-machine = {"x86_64": "x86_64", "arm64": "aarch64"}[arch]
-shared = {}
-for whl in brotli_whls:
-    with zipfile.ZipFile(whl) as z:
-        for n in z.namelist():
-            base = n.rsplit("/", 1)[-1]
-            if n.endswith("/") or base in ("RECORD", "WHEEL"):
-                continue
-            data = z.read(n)
-            if base.endswith(".so"):
-                if not re.fullmatch(rf"_brotli\.cpython-3\d+-{machine}-linux-gnu\.so", base):
-                    fail(f"unexpected extension module {n} in {whl} for {arch}")
-                (pydir / n).write_bytes(data)
-            elif shared.setdefault(n, data) != data:
-                fail(f"{n} differs between brotli wheels ({whl})")
-for n, data in shared.items():
-    (pydir / n).parent.mkdir(parents=True, exist_ok=True)
-    (pydir / n).write_bytes(data)
-PYEOF
+  "$PY" "$root/packaging/layer.py" stage --repo "$root" --stage "$stage" --arch "$a" --pins "$pins" \
+    --urllib3 "$urllib3_whl" "${brotli_whls[@]}" || die "cannot stage the $a layer (see above)"
 
   for p in "${pyc_pythons[@]}"; do
     # a fixed hash seed: set constants (`x in {"GET", "HEAD"}`) marshal in hash order
@@ -204,32 +150,7 @@ PYEOF
   } > "$stage/lwa-adapter/BUILD-INFO"
 
   if [ -n "$dir" ]; then
-    "$PY" - tree "$stage" "$dir" <<'PYEOF' || die "cannot write $dir"
-import os, shutil, sys
-from pathlib import Path
-
-_, cmd, stage, dest = sys.argv
-stage, dest = Path(stage), Path(dest)
-epoch = max(int(os.environ.get("SOURCE_DATE_EPOCH") or 0), 315532800)  # >= 1980-01-01
-for ours in ("bootstrap", "extensions/lambda-adapter", "lwa-adapter"):
-    p = dest / ours
-    if p.is_dir() and not p.is_symlink():
-        shutil.rmtree(p)
-    elif p.exists() or p.is_symlink():
-        p.unlink()
-shutil.copytree(stage, dest, dirs_exist_ok=True)
-for d, dirs, files in os.walk(dest / "lwa-adapter", topdown=False):
-    for f in files:
-        p = Path(d, f)
-        executable = f.endswith(".so") or p.parent.name == "bin"
-        os.chmod(p, 0o755 if executable else 0o644)
-        os.utime(p, (epoch, epoch))
-    os.chmod(d, 0o755)
-    os.utime(d, (epoch, epoch))
-for ours in ("bootstrap", "extensions/lambda-adapter"):
-    os.chmod(dest / ours, 0o755)
-    os.utime(dest / ours, (epoch, epoch))
-PYEOF
+    "$PY" "$root/packaging/layer.py" tree --stage "$stage" --dest "$dir" || die "cannot write $dir"
     echo "layer-build: wrote the $a tree to $dir (an image COPYs its extensions/ to" \
       "/opt/extensions and its lwa-adapter/ to /opt/lwa-adapter)"
     sed 's/^/  /' "$stage/lwa-adapter/BUILD-INFO"
@@ -238,42 +159,7 @@ PYEOF
 
   mkdir -p "$out"
   zip=$(cd "$out" && pwd)/lambda-adapter-layer-$a.zip
-  "$PY" - zip "$stage" "$zip" <<'PYEOF' || die "cannot write $zip"
-import os, stat, sys, time, zipfile
-
-_, cmd, stage, target = sys.argv
-epoch = os.environ.get("SOURCE_DATE_EPOCH")
-date = time.gmtime(max(int(epoch), 315532800))[:6] if epoch else (1980, 1, 1, 0, 0, 0)
-
-entries = []
-for d, dirs, files in os.walk(stage):
-    rel = os.path.relpath(d, stage).replace(os.sep, "/")
-    if rel != ".":
-        entries.append(rel + "/")
-    entries += [f if rel == "." else f"{rel}/{f}" for f in files]
-
-def mode(name):
-    if name.endswith("/"):
-        return stat.S_IFDIR | 0o755
-    executable = (name in ("bootstrap", "extensions/lambda-adapter") or name.endswith(".so")
-                  or name.startswith("lwa-adapter/bin/"))
-    return stat.S_IFREG | (0o755 if executable else 0o644)
-
-tmp = target + ".tmp"
-with zipfile.ZipFile(tmp, "w") as z:
-    for name in sorted(entries):
-        info = zipfile.ZipInfo(name, date)
-        info.create_system = 3  # Unix, so unzip and Lambda apply the modes below
-        info.external_attr = mode(name) << 16 | (0x10 if name.endswith("/") else 0)
-        if name.endswith("/"):
-            info.compress_type = zipfile.ZIP_STORED
-            z.writestr(info, b"")
-        else:
-            info.compress_type = zipfile.ZIP_DEFLATED
-            with open(os.path.join(stage, name), "rb") as f:
-                z.writestr(info, f.read(), compresslevel=6)
-os.replace(tmp, target)
-PYEOF
+  "$PY" "$root/packaging/layer.py" zip --stage "$stage" --zip "$zip" || die "cannot write $zip"
   size=$(wc -c < "$zip" | tr -d ' ')
   echo "$zip $size bytes ($(awk "BEGIN {printf \"%.1f\", $size / 1048576}") MiB)"
   sed 's/^/  /' "$stage/lwa-adapter/BUILD-INFO"

@@ -101,5 +101,5 @@ echo "layer-build --self-contained: $arch, Python $pyver ($("$PY" -c 'import sys
 env -u PYTHONPATH -u PYTHONHOME -u PYTHONSTARTUP -u PYTHONSAFEPATH PYTHONHASHSEED=0 \
   "$PY" -S -s "$here/self_contained.py" --repo "$root" --arch "$arch" --pins "$pins" --pins "$tools" "${verify[@]}" \
   --urllib3 "$urllib3_whl" --brotli "$brotli_whl" --patchelf "$patchelf" --strip "$(command -v strip)" \
-  --launcher "$here/lambda-adapter" --bootstrap "$root/bootstrap.sh" \
+  --launcher "$root/extension/self-contained-launcher.sh" --bootstrap "$root/bootstrap.sh" \
   --zip "$out/$name.zip" --tree "$out/$name" $why

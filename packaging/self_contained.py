@@ -9,7 +9,8 @@ not -I or -E, which would ignore PYTHONHASHSEED):
 
 Layout (the zip's root is Lambda's /opt; the tree is COPYed to /opt):
     bootstrap                          exec wrapper, as in the plain layer
-    extensions/lambda-adapter          sh launcher: ../lwa-adapter/bin/python3 -I -S -B -m lwa
+    extensions/lambda-adapter          extension/self-contained-launcher.sh: runs
+                                       ../lwa-adapter/bin/python3 -I -S -B -m lwa
     lwa-adapter/BUILD-INFO             versions, glibc floor, module count
     lwa-adapter/bin/python3            the interpreter (RUNPATH $ORIGIN/../lib)
     lwa-adapter/lib/                   libpythonX.Y.so (if shared) and bundled non-glibc libraries
@@ -27,18 +28,16 @@ import platform
 import py_compile
 import re
 import shutil
-import stat
 import subprocess
 import sys
 import sysconfig
 import tempfile
-import time
-import zipfile
 from pathlib import Path
+from typing import NoReturn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import glibc_pin  # noqa: E402
-import wheelhash  # noqa: E402
+import layout  # noqa: E402
 
 GLIBC_FLOOR = "GLIBC_2.34"  # Amazon Linux 2023; Debian bookworm has 2.36
 GLIBC_SONAMES = {"libc.so.6", "libm.so.6", "libpthread.so.0", "libdl.so.2", "librt.so.1", "libutil.so.1",
@@ -90,33 +89,23 @@ class Finder(modulefinder.ModuleFinder):
                 self.importer.setdefault(new, caller.__name__ if caller else "<root>")
 
 
-def fail(msg: str) -> None:
-    sys.exit(f"self-contained: error: {msg}")
+WHO = "self-contained"
+ZIP_LEVEL = 9
 
 
-def verify_wheels(pin_files: list[Path], wheels: list[str]) -> None:
-    """Every wheel must match a pinned hash (pip's --require-hashes, done offline on the cache)."""
-    bad = wheelhash.mismatches(pin_files, wheels)
-    if bad:
-        fail("wheels not matching a pinned hash (a new pin? add these lines; otherwise delete the "
-             "cached file and rebuild):\n" + "\n".join(bad))
+def fail(msg: str) -> NoReturn:
+    layout.fail(msg, WHO)
 
 
 def stage_sources(repo: Path, site: Path, urllib3_whl: str, brotli_whl: str) -> None:
-    """lwa from the checkout (no caches or hidden files), urllib3 and brotli from their wheels."""
-    for f in sorted((repo / "lwa").rglob("*")):
-        rel = f.relative_to(repo)
-        if f.is_file() and f.suffix == ".py" and not any(p.startswith(".") or p == "__pycache__" for p in rel.parts):
-            (site / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(f, site / rel)
+    """lwa from the checkout, urllib3 and brotli from their wheels (code only, no metadata)."""
+    for f, rel in layout.lwa_sources(repo):
+        layout.put(site / rel, f.read_bytes())
     for whl in (urllib3_whl, brotli_whl):
-        with zipfile.ZipFile(whl) as z:
-            for n in z.namelist():
-                top = n.split("/")[0]
-                if n.endswith("/") or ".dist-info" in top or ".data" in top:
-                    continue
-                (site / n).parent.mkdir(parents=True, exist_ok=True)
-                (site / n).write_bytes(z.read(n))
+        for name, data in layout.wheel_files(whl):
+            top = name.split("/")[0]
+            if ".dist-info" not in top and ".data" not in top:
+                layout.put(site / name, data)
 
 
 def find_modules(site: Path, stdlib: Path, dynload: Path) -> tuple[Finder, list[str]]:
@@ -247,10 +236,7 @@ def build(args: argparse.Namespace, stage: Path) -> dict:
 
     copied, pins, floor = add_native(home, args)
 
-    ext = stage / "extensions"
-    ext.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(args.launcher, ext / "lambda-adapter")
-    shutil.copyfile(args.bootstrap, stage / "bootstrap")
+    layout.stage_scripts(stage, Path(args.bootstrap), Path(args.launcher))
     versions = {m: Path(w).name.split("-")[1] for m, w in (("urllib3", args.urllib3), ("brotli", args.brotli))}
     init = (args.repo / "lwa" / "__init__.py").read_text()
     lwa_version = re.search(r"__version__\s*=\s*[\"']([^\"']+)", init)[1]
@@ -269,51 +255,6 @@ def build(args: argparse.Namespace, stage: Path) -> dict:
     return info
 
 
-def mode_of(rel: str) -> int:
-    name = rel.rsplit("/", 1)[-1]
-    executable = rel in ("bootstrap", "extensions/lambda-adapter", "lwa-adapter/bin/python3") or ".so" in name
-    return 0o755 if executable else 0o644
-
-
-def entries(stage: Path) -> list[str]:
-    out = []
-    for d, dirs, files in os.walk(stage):
-        rel = os.path.relpath(d, stage).replace(os.sep, "/")
-        if rel != ".":
-            out.append(rel + "/")
-        out += [f if rel == "." else f"{rel}/{f}" for f in files]
-    return sorted(out)
-
-
-def write_zip(stage: Path, target: Path, epoch: int) -> None:
-    """Sorted entries, one fixed time, fixed modes, no extra fields: same tree, same bytes."""
-    date = time.gmtime(epoch)[:6]
-    tmp = target.with_suffix(".tmp")
-    with zipfile.ZipFile(tmp, "w") as z:
-        for name in entries(stage):
-            info = zipfile.ZipInfo(name, date)
-            info.create_system = 3  # Unix: unzip and Lambda apply the modes
-            if name.endswith("/"):
-                info.external_attr = (stat.S_IFDIR | 0o755) << 16 | 0x10
-                z.writestr(info, b"")
-            else:
-                info.external_attr = (stat.S_IFREG | mode_of(name)) << 16
-                info.compress_type = zipfile.ZIP_DEFLATED
-                z.writestr(info, (stage / name).read_bytes(), compresslevel=9)
-    os.replace(tmp, target)
-
-
-def write_tree(stage: Path, dest: Path, epoch: int) -> None:
-    if dest.exists():
-        shutil.rmtree(dest)
-    shutil.copytree(stage, dest)
-    for name in reversed(entries(dest)):
-        p = dest / name
-        os.chmod(p, 0o755 if name.endswith("/") else mode_of(name))
-        os.utime(p, (epoch, epoch))
-    os.utime(dest, (epoch, epoch))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repo", type=Path, required=True)
@@ -330,20 +271,21 @@ def main() -> None:
     ap.add_argument("--tree", type=Path)
     ap.add_argument("--why", action="store_true", help="list each shipped module and who imports it")
     args = ap.parse_args()
-    verify_wheels(args.pins, [args.urllib3, args.brotli, *args.verify])
-    epoch = max(int(os.environ.get("SOURCE_DATE_EPOCH") or 0), 315532800)  # >= 1980-01-01
+    layout.verify_wheels(args.pins, [args.urllib3, args.brotli, *args.verify], WHO)
+    epoch = layout.build_epoch()
     stage = Path(tempfile.mkdtemp(prefix="lwa-sc-stage."))
     try:
         info = build(args, stage)
         if args.zip:
-            write_zip(stage, args.zip, epoch)
+            layout.write_zip(stage, args.zip, epoch, ZIP_LEVEL)
         if args.tree:
-            write_tree(stage, args.tree, epoch)
-        unpacked = sum((stage / n).stat().st_size for n in entries(stage) if not n.endswith("/"))
+            layout.write_tree(stage, args.tree, epoch)
+        files = [n for n in layout.entries(stage) if not n.endswith("/")]
+        unpacked = sum((stage / n).stat().st_size for n in files)
         out = io.StringIO()
         for k, v in info.items():
             out.write(f"  {k}: {v}\n")
-        out.write(f"  unpacked: {unpacked} bytes in {sum(1 for n in entries(stage) if not n.endswith('/'))} files\n")
+        out.write(f"  unpacked: {unpacked} bytes in {len(files)} files\n")
         if args.zip:
             out.write(f"  zip: {args.zip} {args.zip.stat().st_size} bytes\n")
         if args.tree:

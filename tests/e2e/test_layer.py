@@ -136,6 +136,30 @@ def test_build_is_reproducible(builds: tuple[Path, Path, str], arch: str) -> Non
     assert f"{first / name} {len(a)} bytes" in output
 
 
+def test_dir_tree_is_the_zip_unpacked(layer_zip: Path, tmp_path: Path) -> None:
+    """`--dir` writes the host zip's files with the same bytes, modes and fixed time, replaces
+    only what the layer owns in an existing /opt, and leaves everything else there alone."""
+    dest = tmp_path / "opt"
+    (dest / "extensions").mkdir(parents=True)
+    (dest / "extensions" / "other-extension").write_text("another layer's\n")
+    (dest / "lwa-adapter" / "stale").mkdir(parents=True)
+    (dest / "python").mkdir()
+    r = subprocess.run(["bash", str(REPO / "layer-build.sh"), "--dir", str(dest)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert (dest / "extensions" / "other-extension").read_text() == "another layer's\n"
+    assert (dest / "python").is_dir() and not (dest / "lwa-adapter" / "stale").exists()
+    with zipfile.ZipFile(layer_zip) as z:
+        files = {i.filename: i for i in z.infolist() if not i.is_dir()}
+        on_disk = {str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file()}
+        assert on_disk - set(files) == {"extensions/other-extension"}
+        for name, info in files.items():
+            p = dest / name
+            assert p.read_bytes() == z.read(name), name
+            assert stat.S_IMODE(p.stat().st_mode) == (info.external_attr >> 16) & 0o777, name
+            assert int(p.stat().st_mtime) == 315532800, name  # 1980-01-01, as in the zip
+
+
 @pytest.mark.parametrize("arch", sorted(ARCHES))
 def test_zip_layout_and_metadata(builds: tuple[Path, Path, str], arch: str) -> None:
     with zipfile.ZipFile(builds[0] / f"lambda-adapter-layer-{arch}.zip") as z:
@@ -162,7 +186,7 @@ def test_zip_layout_and_metadata(builds: tuple[Path, Path, str], arch: str) -> N
         assert [n for n in names if n.startswith("extensions/")] == [
             "extensions/", "extensions/lambda-adapter"]
         assert z.read("bootstrap") == (REPO / "bootstrap.sh").read_bytes()
-        launcher = (REPO / "extension" / "lambda-adapter").read_bytes()
+        launcher = (REPO / "extension" / "layer-launcher.sh").read_bytes()
         assert z.read("extensions/lambda-adapter") == launcher
         # one brotli extension module per Lambda Python, for this architecture
         machine = ARCHES[arch]

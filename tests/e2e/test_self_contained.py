@@ -41,7 +41,7 @@ LAMBDA_RIE = SHARED / "tools" / "lambda-rie"
 HOST_ARCH = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
 OTHER_ARCH = "x86_64" if HOST_ARCH == "arm64" else "arm64"
 GLIBC_FLOOR = (2, 34)  # Amazon Linux 2023
-INPUTS = ("lwa", "packaging", "layer-requirements.txt", "bootstrap.sh", "layer-build.sh")
+INPUTS = ("lwa", "packaging", "extension", "layer-requirements.txt", "bootstrap.sh", "layer-build.sh")
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 # One real event per HTTP source, GETs so that busybox httpd answers them from files.
 CASES = {

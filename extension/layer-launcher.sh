@@ -1,7 +1,7 @@
 #!/bin/sh
-# lwa launcher, shipped as /opt/extensions/lambda-adapter (SPEC §2.1). Lambda starts every
-# executable in /opt/extensions/ as an external extension; the file name must stay
-# "lambda-adapter", the name the adapter registers under.
+# lwa launcher of the plain layer build (layer-build.sh), shipped as /opt/extensions/lambda-adapter
+# (docs/behaviour.md §2.1). Lambda starts every executable in /opt/extensions/ as an external
+# extension; the installed name must stay "lambda-adapter", the name the adapter registers under.
 #
 # It runs `python -m lwa` (the adapter daemon) from the layer's private package directory,
 # ../lwa-adapter/python relative to this file, so the same tree works as a layer at /opt and as a

@@ -1,7 +1,8 @@
 #!/bin/sh
-# lwa launcher of the self-contained build, shipped as /opt/extensions/lambda-adapter (SPEC §2.1).
-# Lambda starts every executable in /opt/extensions/ as an external extension; the file name
-# must stay "lambda-adapter", the name the adapter registers under.
+# lwa launcher of the self-contained build (layer-build.sh --self-contained), shipped as
+# /opt/extensions/lambda-adapter (docs/behaviour.md §2.1). Lambda starts every executable in
+# /opt/extensions/ as an external extension; the installed name must stay "lambda-adapter", the
+# name the adapter registers under.
 #
 # It always runs the interpreter bundled in ../lwa-adapter (never the image's or the function's
 # Python, whose version the bundled brotli and .pyc files would not match). -I ignores every
