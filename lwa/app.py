@@ -1,186 +1,165 @@
-"""The one urllib3 connection pool to the app; urllib3 errors become lwa errors here only.
+"""The one urllib3 connection pool to the app, and each HTTP/1.1 exchange over it.
 
-Requests are written exactly as the translators built them: the target is sent as given (no
-re-encoding, no dot-segment resolution), headers in order with duplicates, no header added but
-Host (when the event had none). Every exchange is bounded by the invocation deadline.
+urllib3 keeps the connections (pool size, connecting, dropping dead or stray-byte ones). lwa
+writes each request exactly as the translator built it (target as given, headers in order with
+duplicates, nothing added but Host when the event had none, and Content-Length) and reads the
+answer with its own strict parser (`http1`): http.client takes 1xx answers other than 100 as
+final and accepts malformed heads (docs/behaviour.md, decision "app edge"). A connection goes
+back to the pool only after a complete, clean answer to a completely sent request; every other
+outcome closes it, so nothing of one invocation can reach the next. Every step is bounded by
+the invocation deadline.
 """
 
 from __future__ import annotations
 
-import http.client
+import select
 import socket
-import sys
 import time
 from typing import TYPE_CHECKING, Iterator
 
-# urllib3 imports brotli when it is imported, only to decode "br" answers, which lwa never asks
-# for (no Accept-Encoding added, decode_content=False). Hide it for this import, so brotli loads
-# only when lwa compresses a response (SPEC Part A "compression").
-_HIDDEN = [name for name in ("brotli", "brotlicffi") if name not in sys.modules]
-sys.modules.update(dict.fromkeys(_HIDDEN))
-try:
-    import urllib3
-    import urllib3.connection
-    from urllib3.exceptions import HTTPError as Urllib3Error
-    from urllib3.util import SKIP_HEADER
-finally:
-    for _name in _HIDDEN:
-        if sys.modules.get(_name, False) is None:
-            del sys.modules[_name]
-
-from .errors import AppConnectionError, AppResponseTruncatedError, AppTimeoutError
+from . import http1
+from .errors import (
+    AppConnectionError,
+    AppResponseInvalidError,
+    AppResponseTruncatedError,
+    AppTimeoutError,
+)
+from .hiding import import_hiding
 from .model import AppResponse
+
+# urllib3 imports brotli only to decode "br" answers, which lwa never asks for: hidden for this
+# import, brotli loads only when lwa compresses a response (docs/behaviour.md, decision "compression").
+_urllib3 = import_hiding("urllib3", ("brotli", "brotlicffi"))
+_NewConnectionError = _urllib3.exceptions.NewConnectionError
+_ConnectTimeoutError = _urllib3.exceptions.ConnectTimeoutError
 
 if TYPE_CHECKING:
     from .config import Config
     from .model import AppRequest
 
-IDLE_LIMIT_S = 4.0  # pooled connections idle longer are not reused (SPEC Part A "concurrency")
-READ_SIZE = 65536
+IDLE_LIMIT_S = 4.0  # pooled connections idle longer are not reused (docs/behaviour.md, decision "concurrency")
+SEND_SIZE = 65536
 _IDEMPOTENT = frozenset(("GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"))
-_NO_ANSWER = (http.client.RemoteDisconnected, ConnectionResetError, ConnectionAbortedError, BrokenPipeError)
-
-
-class _Pairs:
-    """Header pairs in the Mapping shape urllib3's `request()` iterates: duplicates and order kept."""
-
-    __slots__ = ("pairs",)
-
-    def __init__(self, pairs: list) -> None:
-        self.pairs = pairs
-
-    def __iter__(self) -> Iterator[str]:
-        return (name for name, _ in self.pairs)
-
-    def items(self) -> list:
-        return self.pairs
+_NO_ANSWER = (http1.NoResponse, ConnectionResetError, ConnectionAbortedError, BrokenPipeError)
+_TIMEOUT = (socket.timeout, TimeoutError)
 
 
 def _wire_value(value: str) -> bytes:
-    """Header value bytes: UTF-8 (context headers carry raw non-ASCII, SPEC §5.6.1)."""
+    """Header value bytes: UTF-8 (context headers carry raw non-ASCII, docs/behaviour.md §5.6.1)."""
     try:
         return value.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:  # a lone surrogate from a JSON "\ud800" escape in the event
         return value.encode("utf-8", "surrogatepass")
 
 
-def _text(value: str) -> str:
-    """http.client decodes header bytes as latin-1; give back UTF-8 text when it is that (Q-12)."""
-    if value.isascii():
-        return value
-    try:
-        return value.encode("latin-1").decode("utf-8")
-    except UnicodeError:
-        return value
+def _path(target: str) -> str:
+    """The target without its query, for messages: query values may be personal data."""
+    return target.split("?", 1)[0][:200]
 
 
-class _LastLine:
-    """Read-through for the response head that remembers the last line read."""
+class _Attempt:
+    """One request on one connection: what was sent, and whether the connection may be reused."""
 
-    __slots__ = ("fp", "last")
+    __slots__ = ("conn", "deadline", "reader", "wrote", "complete")
 
-    def __init__(self, fp) -> None:
-        self.fp = fp
-        self.last = None
+    def __init__(self, conn, deadline: float) -> None:
+        self.conn = conn
+        self.deadline = deadline
+        self.reader = http1.Reader(self._recv)
+        self.wrote = False  # the request head went out: the app may have the request
+        self.complete = False  # the whole request went out
 
-    def readline(self, limit: int = -1) -> bytes:
-        self.last = self.fp.readline(limit)
-        return self.last
+    def _recv(self, size: int) -> bytes:
+        """One receive, bounded by what is left of the deadline: an app that trickles bytes
+        cannot stretch the wait past it."""
+        App.bound(self.conn, self.deadline)
+        return self.conn.sock.recv(size)
 
-    def close(self) -> None:
-        self.fp.close()
-
-
-class _Response(http.client.HTTPResponse):
-    """http.client takes EOF as the end of a response head: a head cut off mid-header would pass
-    as a complete, empty answer. Fail it instead, never report a broken answer as a success (Q-11)."""
-
-    def begin(self) -> None:
-        fp, probe = self.fp, _LastLine(self.fp)
-        self.fp = probe
-        try:
-            super().begin()
-        finally:
-            if self.fp is probe:  # else http.client closed it (and set None) on a bad status line
-                self.fp = fp
-        if probe.last == b"":
-            raise http.client.HTTPException("the connection closed in the middle of the response head")
-
-
-class _Connection(urllib3.connection.HTTPConnection):
-    """Notes when the request head has been handed to the kernel: from then on the app may have
-    the request, so a non-idempotent one is never sent again (SPEC Part A "concurrency")."""
-
-    response_class = _Response
-    wrote = False
-
-    def send(self, data) -> None:
-        super().send(data)
+    def send(self, head: bytes, body: bytes, deadline: float) -> None:
+        """Send the request. Stops early, without error, when the app answers (or closes) before
+        the body is all sent: its answer is read next (an early 413 must reach the client)."""
+        sock = self.conn.sock
+        if len(body) <= SEND_SIZE:
+            sock.sendall(head + body)
+            self.wrote = self.complete = True
+            return
+        sock.sendall(head)
         self.wrote = True
-
-    def putheader(self, header: str, *values) -> None:
-        """Our own header lines (bytes values) go out as they are: every name and value was
-        checked when the request was built (sources/headers.py: tokens, no CR/LF/NUL), so
-        http.client's per-header regexes would only repeat that on the hot path."""
-        if len(values) == 1 and type(values[0]) is bytes:
-            self._output(header.encode("ascii") + b": " + values[0])
-        else:
-            super().putheader(header, *values)
-
-
-class _Pool(urllib3.HTTPConnectionPool):
-    ConnectionCls = _Connection
+        poller = select.poll()
+        poller.register(sock, select.POLLIN | select.POLLOUT)
+        view = memoryview(body)
+        sent = 0
+        while sent < len(view):
+            left_ms = (deadline - time.monotonic()) * 1000.0
+            events = poller.poll(max(left_ms, 0.0)) if left_ms > 0 else []
+            if not events:
+                raise socket.timeout("invocation deadline reached while sending the body")
+            if events[0][1] & (select.POLLIN | select.POLLHUP | select.POLLERR):
+                return
+            sent += sock.send(view[sent : sent + SEND_SIZE])
+        self.complete = True
 
 
 class Exchange:
-    """An answered request whose body is still on the wire (streaming mode)."""
+    """An answered request whose body is still on the wire."""
 
-    def __init__(self, app: App, conn, resp, deadline: float) -> None:
+    def __init__(self, app: App, attempt: _Attempt, head: http1.Head, frame: http1.Framing, deadline: float) -> None:
         self.app = app
-        self.conn = conn
-        self.resp = resp
+        self.attempt: _Attempt | None = attempt
+        self.frame = frame
         self.deadline = deadline
-        self.status: int = resp.status
-        self.headers: tuple[tuple[str, str], ...] = tuple(
-            (name.lower(), _text(value)) for name, value in resp.headers.items()
-        )
+        self.status = head.status
+        self.headers = head.headers
+        self.reusable = attempt.complete and http1.keep_alive(head, frame)
 
     def chunks(self) -> Iterator[bytes]:
-        """Each piece of the body as the app writes it; raises AppTimeout / AppResponseTruncated."""
+        """Each piece of the body as the app writes it; raises AppTimeout, AppResponseTruncated or
+        AppResponseInvalid. The connection returns to the pool only once the body ended cleanly."""
+        attempt = self.attempt
+        if attempt is None:
+            return
         try:
-            while True:
-                self.app._bound(self.conn, self.deadline)
-                data = self.resp.read1(READ_SIZE, decode_content=False)
-                if not data:
-                    break
-                yield data
-        except (Urllib3Error, OSError, http.client.HTTPException) as exc:
-            self.close(reuse=False)
-            if time.monotonic() >= self.deadline or isinstance(exc, (socket.timeout, TimeoutError)):
+            yield from attempt.reader.body(self.frame)
+        except _TIMEOUT:
+            self.close()
+            raise AppTimeoutError("the app did not finish its response before the invocation deadline") from None
+        except http1.Truncated as exc:
+            self.close()
+            raise AppResponseTruncatedError(f"the app's response broke off: {exc}") from None
+        except http1.ProtocolError as exc:
+            self.close()
+            raise AppResponseInvalidError(f"the app's response body is not valid HTTP/1.1: {exc}") from None
+        except OSError as exc:
+            self.close()
+            if time.monotonic() >= self.deadline:
                 raise AppTimeoutError("the app did not finish its response before the invocation deadline") from None
             raise AppResponseTruncatedError(f"the app's response broke off: {_describe(exc)}") from None
-        self.close(reuse=True)
+        except GeneratorExit:  # the consumer stopped early: the rest of the body is still on the wire
+            self.close()
+            raise
+        self.close(reuse=self.reusable and attempt.reader.pending == 0)
 
-    def read_all(self, limit: int | None = None) -> bytes:
+    def read_all(self, limit: int) -> bytes:
+        """The body, or its first `limit` bytes and a bit more when it is longer: memory stays
+        bounded whatever the app sends; the caller sees `len(body) > limit` and reports it."""
         parts = []
         size = 0
         for data in self.chunks():
             parts.append(data)
             size += len(data)
-            if limit is not None and size > limit:
-                self.close(reuse=False)
+            if size > limit:
+                self.close()
                 break
         return b"".join(parts)
 
     def close(self, reuse: bool = False) -> None:
-        """Give the connection back (kept alive only after a complete, reusable exchange)."""
-        conn, self.conn = self.conn, None
-        if conn is None:
+        """Give the connection back: kept alive only when `reuse`, else closed."""
+        attempt, self.attempt = self.attempt, None
+        if attempt is None:
             return
-        original = getattr(self.resp, "_original_response", None)
-        if not reuse or original is None or original.will_close:
-            conn.close()
-        self.app._put(conn)
+        if not reuse:
+            attempt.conn.close()
+        self.app.put(attempt.conn)
 
 
 class App:
@@ -188,10 +167,17 @@ class App:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.pool = _Pool(config.host, config.port, maxsize=max(config.concurrency, 1), block=False, retries=False)
+        self.pool = self._new_pool()
+        host = f"[{config.host}]" if ":" in config.host else config.host
+        self.host_header = (host if config.port == 80 else f"{host}:{config.port}").encode("ascii", "replace")
 
-    def _get(self):
-        conn = self.pool._get_conn()
+    def _new_pool(self):
+        return _urllib3.HTTPConnectionPool(
+            self.config.host, self.config.port, maxsize=max(self.config.concurrency, 1), block=False, retries=False
+        )
+
+    def _get(self, deadline: float):
+        conn = self.pool._get_conn()  # urllib3 drops one the app closed or sent stray bytes on
         if conn.sock is not None:
             now, wall = time.monotonic(), time.time()
             last, last_wall = getattr(conn, "_lwa_idle_since", (now, wall))
@@ -201,12 +187,13 @@ class App:
                 conn.close()
         return conn
 
-    def _put(self, conn) -> None:
+    def put(self, conn) -> None:
         conn._lwa_idle_since = (time.monotonic(), time.time())
         self.pool._put_conn(conn)
 
     @staticmethod
-    def _bound(conn, deadline: float) -> None:
+    def bound(conn, deadline: float) -> None:
+        """Bound the next socket call by what is left of the invocation deadline."""
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise socket.timeout("invocation deadline reached")
@@ -214,64 +201,97 @@ class App:
         if conn.sock is not None:
             conn.sock.settimeout(remaining)
 
+    def _head(self, req: AppRequest) -> bytes:
+        lines = [b"%s %s HTTP/1.1" % (req.method.encode("ascii"), req.target.encode("utf-8", "surrogatepass"))]
+        has_host = False
+        for name, value in req.headers:
+            has_host = has_host or name == "host"
+            lines.append(name.encode("ascii") + b": " + _wire_value(value))
+        if not has_host:
+            lines.append(b"host: " + self.host_header)
+        lines.append(b"content-length: %d" % len(req.body))
+        lines.append(b"\r\n")
+        return b"\r\n".join(lines)
+
     def open(self, req: AppRequest, deadline: float) -> Exchange:
-        """Send `req` and read the status and headers; the body stays on the wire.
+        """Send `req` and read the final status and headers; the body stays on the wire.
 
         A reused connection that fails before any response byte is retried once on a fresh one,
-        for idempotent methods or when the request could not be sent at all (SPEC Part A)."""
-        headers = [(n, _wire_value(v)) for n, v in req.headers]
-        names = {n for n, _ in req.headers}
-        headers.append(("content-length", b"%d" % len(req.body)))
-        if "user-agent" not in names:
-            headers.append(("user-agent", SKIP_HEADER))
-        if "accept-encoding" not in names:
-            headers.append(("accept-encoding", SKIP_HEADER))
-        wire_headers = _Pairs(headers)
-        for attempt in (0, 1):
-            conn = self._get()
+        for idempotent methods or when the request head never went out (docs/behaviour.md,
+        decision "concurrency")."""
+        if deadline <= time.monotonic():
+            raise AppTimeoutError(
+                f"the invocation deadline had passed before lwa could send {req.method} {_path(req.target)}: "
+                "the app was not asked"
+            )
+        head = self._head(req)
+        for attempt_no in (0, 1):
+            conn = self._get(deadline)
             reused = conn.sock is not None
-            conn.wrote = False  # "sent" = the head went out, even if the body then failed (EPIPE)
+            attempt = None
             try:
-                self._bound(conn, deadline)
-                conn.request(
-                    req.method, req.target, body=req.body or None, headers=wire_headers,
-                    preload_content=False, decode_content=False,
-                )
-                resp = conn.getresponse()
-                return Exchange(self, conn, resp, deadline)
+                self.bound(conn, deadline)
+                if conn.sock is None:
+                    conn.connect()
+                    self.bound(conn, deadline)
+                attempt = _Attempt(conn, deadline)
+                try:
+                    attempt.send(head, req.body, deadline)
+                except (BrokenPipeError, ConnectionResetError) as exc:
+                    # The app may have answered and closed before reading the whole body (an
+                    # early 413): its answer is on the socket still. Read it; without one, the
+                    # send error is the outcome.
+                    if not attempt.wrote:
+                        raise
+                    try:
+                        answer = http1.read_response(attempt.reader, req.method)
+                    except (http1.ProtocolError, OSError):
+                        raise exc from None
+                    return Exchange(self, attempt, *answer, deadline)
+                return Exchange(self, attempt, *http1.read_response(attempt.reader, req.method), deadline)
             except _NO_ANSWER as exc:
                 conn.close()
-                self._put(conn)
-                if reused and attempt == 0 and (not conn.wrote or req.method.upper() in _IDEMPOTENT):
+                self.put(conn)
+                seen = attempt is not None and attempt.reader.seen
+                wrote = attempt is not None and attempt.wrote
+                if reused and attempt_no == 0 and not seen and (not wrote or req.method.upper() in _IDEMPOTENT):
                     continue
                 raise AppConnectionError(f"the app closed the connection without answering: {_describe(exc)}") from None
-            except (socket.timeout, TimeoutError):
+            except _TIMEOUT + (_ConnectTimeoutError,) as exc:
                 conn.close()
-                self._put(conn)
+                self.put(conn)
+                if isinstance(exc, _NewConnectionError):  # urllib3 files "refused" under connect timeouts
+                    raise AppConnectionError(
+                        f"cannot reach the app at {self.config.app_netloc}: {_describe(exc)}"
+                    ) from None
                 raise AppTimeoutError(
-                    f"the app did not answer {req.method} {req.target[:200]} before the invocation deadline"
+                    f"the app did not answer {req.method} {_path(req.target)} before the invocation deadline"
                 ) from None
-            except (Urllib3Error, OSError, http.client.HTTPException) as exc:
+            except http1.Truncated as exc:
                 conn.close()
-                self._put(conn)
-                if isinstance(exc, http.client.HTTPException):
-                    raise AppConnectionError(f"the app sent a malformed response: {_describe(exc)}") from None
+                self.put(conn)
+                raise AppResponseTruncatedError(f"the app's response broke off: {exc}") from None
+            except http1.ProtocolError as exc:
+                conn.close()
+                self.put(conn)
+                raise AppResponseInvalidError(f"the app's response is not valid HTTP/1.1: {exc}") from None
+            except (OSError, _urllib3.exceptions.HTTPError) as exc:  # refused, unreachable, reset later
+                conn.close()
+                self.put(conn)
                 raise AppConnectionError(
                     f"cannot reach the app at {self.config.app_netloc}: {_describe(exc)}"
                 ) from None
         raise AssertionError("unreachable")
 
-    def send(self, req: AppRequest, deadline: float, limit: int | None = None) -> AppResponse:
-        """The whole exchange, buffered; `limit` stops reading a body that can never be returned."""
+    def send(self, req: AppRequest, deadline: float, limit: int = 1 << 20) -> AppResponse:
+        """The whole exchange, buffered (a body over `limit` is cut just past it: see read_all)."""
         ex = self.open(req, deadline)
-        return AppResponse(ex.status, ex.headers, ex.read_all(limit))  # HEAD: http.client reads no body
+        return AppResponse(ex.status, ex.headers, ex.read_all(limit))
 
     def drop_connections(self) -> None:
         """Close every pooled connection (before a snapshot, after a restore)."""
         self.pool.close()
-        self.pool = _Pool(
-            self.config.host, self.config.port, maxsize=max(self.config.concurrency, 1), block=False, retries=False
-        )
+        self.pool = self._new_pool()
 
     def close(self) -> None:
         self.pool.close()

@@ -1,12 +1,12 @@
 """Response compression for buffered mode: pick br or gzip from Accept-Encoding, then compress.
 
-The codecs are imported on first use only: most functions never compress (SPEC Part A).
+The codecs are imported on first use only: most functions never compress (docs/behaviour.md, decision "compression").
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 from .logs import log
 from .model import AppResponse
@@ -23,7 +23,7 @@ _brotli_state: list = []  # [module] or [None] once tried: the one cached import
 
 
 def choose(accept_encoding: str | None) -> str:
-    """The best coding the client accepts: highest q, br > gzip > identity on ties (SPEC §6.5)."""
+    """The best coding the client accepts: highest q, br > gzip > identity on ties (docs/behaviour.md §6.5)."""
     if not accept_encoding:
         return "identity"
     best, best_q = "identity", -1.0
@@ -49,15 +49,23 @@ def choose(accept_encoding: str | None) -> str:
     return best
 
 
-def should_compress(resp: AppResponse) -> bool:
-    if resp.status in (204, 304) or resp.header("content-encoding") or resp.header("content-range"):
+def _header(headers: Iterable[tuple[str, str]], name: str) -> str | None:
+    return next((v for n, v in headers if n == name), None)
+
+
+def eligible(status: int, headers: Iterable[tuple[str, str]]) -> bool:
+    """Whether an answer may be compressed, from its head alone (the size is checked later)."""
+    headers = list(headers)
+    if status in (204, 304) or _header(headers, "content-encoding") or _header(headers, "content-range"):
         return False
-    if len(resp.body) < MIN_SIZE:
-        return False
-    ctype = resp.header("content-type") or ""
+    ctype = _header(headers, "content-type") or ""
     if ctype.startswith(("application/grpc", "text/event-stream")):
         return False
     return not ctype.startswith("image/") or ctype.split(";")[0].strip() == "image/svg+xml"
+
+
+def should_compress(resp: AppResponse) -> bool:
+    return len(resp.body) >= MIN_SIZE and eligible(resp.status, resp.headers)
 
 
 def _brotli():
@@ -72,35 +80,81 @@ def _brotli():
     return _brotli_state[0]
 
 
-def compress(data: bytes, coding: str) -> bytes:
-    if coding == "br":
-        return _brotli().compress(data, quality=BROTLI_QUALITY)
-    import zlib  # noqa: PLC0415 - small, but only needed when compressing
+class _Packer:
+    """One streaming compressor: `add` pieces, then `end`; output comes out as it is made."""
 
-    packer = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: a gzip member, mtime 0
-    return packer.compress(data) + packer.flush()
+    def __init__(self, coding: str) -> None:
+        if coding == "br":
+            brotli = _brotli()
+            self._br = brotli.Compressor(quality=BROTLI_QUALITY)
+            self.add, self.end = self._br.process, self._br.finish
+        else:
+            import zlib  # noqa: PLC0415 - small, but only needed when compressing
+
+            self._z = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: a gzip member, mtime 0
+            self.add, self.end = self._z.compress, self._z.flush
+
+
+def compress(data: bytes, coding: str) -> bytes:
+    packer = _Packer(coding)
+    return packer.add(data) + packer.end()
+
+
+def _coding(req: AppRequest) -> str:
+    coding = choose(", ".join(v for n, v in req.headers if n == "accept-encoding"))
+    return "gzip" if coding == "br" and _brotli() is None else coding
+
+
+def _with_vary(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    headers = list(headers)
+    if not any("accept-encoding" in v.lower() for n, v in headers if n == "vary"):
+        headers.append(("vary", "accept-encoding"))
+    return headers
+
+
+def read_compressed(req: AppRequest, status: int, headers: tuple[tuple[str, str], ...], chunks: Iterable[bytes],
+                    limit: int) -> AppResponse:
+    """Read an eligible answer's body and compress it as it arrives, so memory stays bounded
+    whatever the app sends: the raw body is kept only while it could still be returned as it
+    is, and reading stops once the output passes `limit` (the caller then sees a body longer
+    than `limit` and reports the response as too large)."""
+    coding = _coding(req)
+    packer = None if coding == "identity" else _Packer(coding)
+    raw: list[bytes] | None = []
+    raw_size = out_size = 0
+    out: list[bytes] = []
+    for data in chunks:
+        raw_size += len(data)
+        if raw is not None:
+            raw.append(data)
+            if raw_size > limit and packer is not None:
+                raw = None  # too big to return uncompressed: only the compressed form is kept
+        if packer is None:
+            if raw_size > limit:
+                break
+            continue
+        piece = packer.add(data)
+        if piece:
+            out.append(piece)
+            out_size += len(piece)
+            if out_size > limit:
+                break  # can never fit; leaving `chunks` unfinished closes the app connection
+    else:
+        if packer is not None and raw is not None and raw_size < MIN_SIZE:
+            return AppResponse(status, headers, b"".join(raw))
+        if packer is not None:
+            out.append(packer.end())
+    if packer is None:
+        return AppResponse(status, tuple(_with_vary(headers)), b"".join(raw or ()))
+    body = b"".join(out)
+    headers_out = [(n, v) for n, v in _with_vary(headers) if n not in ("content-length", "accept-ranges")]
+    headers_out += [("content-encoding", coding), ("content-length", str(len(body)))]
+    return AppResponse(status, tuple(headers_out), body)
 
 
 def apply(req: AppRequest, resp: AppResponse) -> AppResponse:
-    """A compressed copy of `resp` when it should be, with Vary and Content-Length kept right."""
+    """A compressed copy of a whole response when it should be, with Vary and Content-Length
+    kept right (the same rule as `read_compressed`, for a body already in memory)."""
     if not should_compress(resp):
         return resp
-    headers = list(resp.headers)
-    if not any("accept-encoding" in v.lower() for n, v in headers if n == "vary"):
-        headers.append(("vary", "accept-encoding"))
-    coding = choose(", ".join(v for n, v in req.headers if n == "accept-encoding"))
-    if coding == "br" and _brotli() is None:
-        coding = "gzip"
-    if coding == "identity":
-        return AppResponse(resp.status, tuple(headers), resp.body)
-    body = compress(resp.body, coding)
-    headers = [(n, v) for n, v in headers if n not in ("content-length", "accept-ranges")]
-    headers += [("content-encoding", coding), ("content-length", str(len(body)))]
-    return AppResponse(resp.status, tuple(headers), body)
-
-
-def brotli_available() -> bool:
-    """Start-up check without importing brotli: is there a module to find at all?"""
-    from importlib.util import find_spec  # noqa: PLC0415 - start-up only
-
-    return find_spec("brotli") is not None
+    return read_compressed(req, resp.status, resp.headers, [resp.body], len(resp.body) * 2 + 64)

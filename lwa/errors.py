@@ -29,9 +29,13 @@ class RuntimeApiError(LwaError):
 
 
 class InvocationError(LwaError):
-    """Fails one invocation; `error_type` is the wire string posted as errorType (SPEC Part A)."""
+    """Fails one invocation; `error_type` is the wire string posted as errorType (docs/behaviour.md, decision "errors")."""
 
     error_type = "InvocationError"
+
+    def summary(self) -> str:
+        """What the log line says: the message, unless it may carry the app's data."""
+        return str(self)
 
 
 class InvalidEventError(InvocationError):
@@ -50,10 +54,26 @@ class AppResponseTruncatedError(InvocationError):
     error_type = "AppResponseTruncated"
 
 
+class AppResponseInvalidError(InvocationError):
+    """The app's answer is not valid HTTP/1.1 (a malformed head, ambiguous framing, an
+    unrequested 101): refused at once, and that connection is never reused."""
+
+    error_type = "AppResponseInvalid"
+
+
 class HttpStatusError(InvocationError):
-    """The app answered a status listed in AWS_LWA_ERROR_STATUS_CODES (SPEC §6.2)."""
+    """The app answered a status listed in AWS_LWA_ERROR_STATUS_CODES (docs/behaviour.md §6.2)."""
 
     error_type = "HttpStatusError"
+
+    def __init__(self, message: str, status: int, body_size: int) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body_size = body_size
+
+    def summary(self) -> str:
+        # The posted error keeps the body, as upstream; the log never does (it may be personal data).
+        return f"the app answered {self.status} with a {self.body_size}-byte body (AWS_LWA_ERROR_STATUS_CODES)"
 
 
 class ResponseTooLargeError(InvocationError):

@@ -71,10 +71,13 @@ def _field(line: bytes) -> tuple[str, str]:
     if len(line) > MAX_LINE:
         raise ProtocolError(f"a header line is longer than {MAX_LINE} bytes")
     if line[:1] in (b" ", b"\t"):
-        raise ProtocolError(f"obsolete line folding in the response head: {line[:60]!r}")
+        raise ProtocolError("obsolete line folding (a header line starting with whitespace)")
     name, colon, value = line.partition(b":")
-    if not colon or not _TOKEN.fullmatch(name):
-        raise ProtocolError(f"malformed header line {line[:80]!r}")
+    if not colon:
+        raise ProtocolError(f"a header line without a colon ({len(line)} bytes)")
+    if not _TOKEN.fullmatch(name):
+        # Only the name is quoted: values (cookies, tokens) and stray body bytes stay out of logs.
+        raise ProtocolError(f"malformed header name {name[:60].decode('latin-1')!r}")
     value = value.strip(b" \t")
     if _BAD_VALUE.search(value):
         raise ProtocolError(f"a NUL or bare CR in header {name[:60].decode('ascii')!r}")
@@ -87,9 +90,11 @@ def parse_head(data: bytes) -> Head:
     for line in lines:
         if b"\r" in line or b"\n" in line:
             raise ProtocolError("a bare CR or LF in the response head (lines must end with CRLF)")
+    if len(lines[0]) > MAX_LINE:
+        raise ProtocolError(f"the status line is longer than {MAX_LINE} bytes")
     match = _STATUS_LINE.fullmatch(lines[0])
     if match is None:
-        raise ProtocolError(f"malformed status line {lines[0][:80]!r}")
+        raise ProtocolError(f"malformed status line ({len(lines[0])} bytes, not 'HTTP/1.x NNN reason')")
     fields = tuple(_field(line) for line in lines[1:])
     reason = _text(match.group(3) or b"").strip()
     return Head(int(match.group(1)), int(match.group(2)), reason, fields)
@@ -236,7 +241,7 @@ class Reader:
             line = self.read_line(_CHUNK_LINE_MAX)
             match = _CHUNK_SIZE.fullmatch(line)
             if match is None:
-                raise ProtocolError(f"malformed chunk size line {line[:40]!r}")
+                raise ProtocolError(f"malformed chunk size line ({len(line)} bytes)")
             left = int(match.group(1), 16)
             if left == 0:
                 break

@@ -13,25 +13,28 @@ Nothing raised by one invocation escapes to the loop.
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
 from typing import TYPE_CHECKING, Callable
 
 from . import logs, sources
+from .config import status_in
 from .errors import HttpStatusError, InvalidEventError, InvocationError, ResponseTooLargeError, RuntimeApiError
 from .logs import log
+from .model import AppResponse
 from .signals import StopFlag
 from .sources import passthrough
 
 if TYPE_CHECKING:
     from .app import App
     from .config import Config
-    from .model import AppResponse, Invocation
+    from .model import Invocation
     from .runtime import RuntimeClient
 
 
-MAX_BUFFERED = 6291556  # the Runtime API's limit for a buffered response (SPEC §7.3)
+MAX_BUFFERED = 6291556  # the Runtime API's limit for a buffered response (docs/behaviour.md §7.3)
 MAX_WAIT_S = 86400.0
 MAX_ERROR_BODY = 1 << 20  # the app's body quoted in an HttpStatusError at most
 
@@ -71,9 +74,10 @@ class Slots:
         return True
 
 
-def _status_error(resp: AppResponse) -> HttpStatusError:
-    """`{"statusCode":N,"body":"..."}` as upstream (SPEC §6.2); a binary body base64-encoded, and a
-    huge one cut, so the error itself stays well inside what the Runtime API accepts."""
+def _status_error(resp: AppResponse, size: int | None) -> HttpStatusError:
+    """`{"statusCode":N,"body":"..."}` as upstream (docs/behaviour.md §6.2); a binary body
+    base64-encoded, and a huge one cut, so the error itself stays well inside what the Runtime API
+    accepts. `size` is the whole body's, when its framing tells (only a part of it was read)."""
     data = resp.body[:MAX_ERROR_BODY]
     text = None
     for end in range(len(data), max(len(data) - 4, -1), -1):  # a cut may split one UTF-8 character
@@ -84,16 +88,15 @@ def _status_error(resp: AppResponse) -> HttpStatusError:
             if len(resp.body) <= MAX_ERROR_BODY:
                 break
     if text is None:
-        import base64  # noqa: PLC0415 - rare path
-
         text = base64.b64encode(data).decode("ascii")
     if len(resp.body) > MAX_ERROR_BODY:
-        text += f"... ({len(resp.body)} bytes, cut)"
-    return HttpStatusError(json.dumps({"statusCode": resp.status, "body": text}, separators=(",", ":"), ensure_ascii=False))
+        text += f"... ({size} bytes, cut)" if size else f"... (over {MAX_ERROR_BODY} bytes, cut)"
+    message = json.dumps({"statusCode": resp.status, "body": text}, separators=(",", ":"), ensure_ascii=False)
+    return HttpStatusError(message, resp.status, size or len(resp.body))
 
 
 def _deadline(inv: Invocation, config: Config) -> float:
-    """The invocation deadline on the monotonic clock, less the safety margin (Q-32)."""
+    """The invocation deadline on the monotonic clock, less the safety margin (docs/behaviour.md §9.32)."""
     left_s = inv.deadline_ms / 1000.0 - time.time() - config.deadline_margin_ms / 1000.0
     # A deadline days away is no deadline (RIE's Managed Instances mode sends one ~10^9 s ahead);
     # capped, so socket timeouts stay representable.
@@ -115,33 +118,33 @@ def _respond(inv: Invocation, shared: Slots, runtime: RuntimeClient) -> None:
     if shared.wait_ready is not None:
         shared.wait_ready(deadline)
     app = shared.get_app()
-    codes = config.error_status_codes
-    if config.streaming and source is not passthrough:
-        from . import streaming  # noqa: PLC0415 - streaming functions only
+    ex = app.open(req, deadline)
+    try:
+        if config.error_status_codes and status_in(ex.status, config.error_status_codes):
+            body = ex.read_all(MAX_ERROR_BODY)
+            size = ex.frame.length if ex.frame.kind == "length" else None
+            raise _status_error(AppResponse(ex.status, ex.headers, body), size)
+        if config.streaming and source is not passthrough:
+            from . import streaming  # noqa: PLC0415 - streaming functions only
 
-        ex = app.open(req, deadline)
-        if codes and any(lo <= ex.status <= hi for lo, hi in codes):
-            from .model import AppResponse  # noqa: PLC0415
+            try:
+                writer = runtime.open_stream(inv.request_id)
+                streaming.pump(writer, streaming.prelude(ex.status, ex.headers), ex.chunks())
+            except OSError as exc:
+                log.error("the Runtime API connection broke while streaming: %s", exc)
+                runtime.close()
+            return
+        resp = None
+        if config.enable_compression:
+            from . import compression  # noqa: PLC0415 - only when enabled
 
-            raise _status_error(AppResponse(ex.status, ex.headers, ex.read_all(MAX_ERROR_BODY)))
-        try:
-            writer = runtime.open_stream(inv.request_id)
-            streaming.pump(writer, streaming.prelude(ex.status, ex.headers), ex.chunks())
-        except OSError as exc:
-            log.error("the Runtime API connection broke while streaming: %s", exc)
-            runtime.close()
-        finally:
-            ex.close(reuse=False)
-        return
-    limit = None if config.enable_compression else MAX_BUFFERED
-    resp = app.send(req, deadline, limit)
-    if codes and any(lo <= resp.status <= hi for lo, hi in codes):
-        raise _status_error(resp)
-    if config.enable_compression:
-        from . import compression  # noqa: PLC0415 - only when enabled
-
-        resp = compression.apply(req, resp)
-    if limit is not None and len(resp.body) > limit:
+            if compression.eligible(ex.status, ex.headers):
+                resp = compression.read_compressed(req, ex.status, ex.headers, ex.chunks(), MAX_BUFFERED)
+        if resp is None:
+            resp = AppResponse(ex.status, ex.headers, ex.read_all(MAX_BUFFERED))
+    finally:
+        ex.close()  # a no-op after a complete body; else the rest is on the wire: never reused
+    if len(resp.body) > MAX_BUFFERED:
         raise ResponseTooLargeError(
             f"the app's response body is over {MAX_BUFFERED} bytes, Lambda's limit for a buffered "
             "response; set AWS_LWA_INVOKE_MODE=response_stream to stream it"
@@ -174,7 +177,7 @@ def handle(inv: Invocation, shared: Slots, runtime: RuntimeClient) -> None:
         _respond(inv, shared, runtime)
     except InvocationError as exc:
         level = logs.WARNING if isinstance(exc, (HttpStatusError,)) else logs.ERROR
-        log.log(level, "invocation failed: %s: %s", exc.error_type, exc)
+        log.log(level, "invocation failed: %s: %s", exc.error_type, exc.summary())
         _post_error(runtime, inv.request_id, exc.error_type, str(exc))
     except RuntimeApiError as exc:
         log.error("could not deliver the response: %s", exc)

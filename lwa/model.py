@@ -5,7 +5,7 @@ the costliest import on the way to the first poll."""
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 
 class Invocation(NamedTuple):
@@ -28,8 +28,6 @@ class AppRequest(NamedTuple):
     target: str
     headers: tuple[tuple[str, str], ...]
     body: bytes = b""
-    source: str = "passthrough"  # which translator made it, and so shapes the answer
-    event: Any = None
 
     def header(self, name: str) -> str | None:
         for key, value in self.headers:

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidEventError
+from ..model import AppRequest
 from . import body, headers, target
 
 if TYPE_CHECKING:
     from ..config import Config
-    from ..model import AppRequest, AppResponse, Invocation
-
-NAME = "alb"
+    from ..model import AppResponse, Invocation
 
 
 def matches(event: dict[str, Any]) -> bool:
@@ -25,8 +24,6 @@ def _multi_value(event: dict[str, Any]) -> bool:
 
 
 def to_request(event: dict[str, Any], inv: Invocation, config: Config) -> AppRequest:
-    from ..model import AppRequest
-
     method = target.request_method(event.get("httpMethod"), "httpMethod")
     path = target.strip_base_path(target.string_field(event, "path"), config.remove_base_path)
     # ALB hands query keys and values over as the client sent them: forward them verbatim (Part A).
@@ -41,8 +38,6 @@ def to_request(event: dict[str, Any], inv: Invocation, config: Config) -> AppReq
         target=target.join_target(target.encode_path(path), query),
         headers=headers.inject(headers.clean(raw_headers), inv, config, rc),
         body=body.request_body(event),
-        source=NAME,
-        event=event,
     )
 
 

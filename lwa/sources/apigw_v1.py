@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidEventError
+from ..model import AppRequest
 from . import body, headers, target
 
 if TYPE_CHECKING:
     from ..config import Config
-    from ..model import AppRequest, AppResponse, Invocation
-
-NAME = "apigw_v1"
+    from ..model import AppResponse, Invocation
 
 
 def matches(event: dict[str, Any]) -> bool:
@@ -24,8 +23,6 @@ def matches(event: dict[str, Any]) -> bool:
 
 
 def to_request(event: dict[str, Any], inv: Invocation, config: Config) -> AppRequest:
-    from ..model import AppRequest
-
     method = target.request_method(event.get("httpMethod"), "httpMethod")
     path = target.strip_base_path(target.string_field(event, "path"), config.remove_base_path)
     query = target.form_encode(target.query_pairs(event, "multiValueQueryStringParameters", "queryStringParameters"))
@@ -38,8 +35,6 @@ def to_request(event: dict[str, Any], inv: Invocation, config: Config) -> AppReq
         target=target.join_target(target.encode_path(path), query),
         headers=headers.inject(pairs, inv, config, rc),
         body=body.request_body(event),
-        source=NAME,
-        event=event,
     )
 
 

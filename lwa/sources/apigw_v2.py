@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidEventError
+from ..model import AppRequest
 from . import body, headers, target
 
 if TYPE_CHECKING:
     from ..config import Config
-    from ..model import AppRequest, AppResponse, Invocation
-
-NAME = "apigw_v2"
+    from ..model import AppResponse, Invocation
 
 
 def matches(event: dict[str, Any]) -> bool:
@@ -22,8 +21,6 @@ def matches(event: dict[str, Any]) -> bool:
 
 
 def to_request(event: dict[str, Any], inv: Invocation, config: Config) -> AppRequest:
-    from ..model import AppRequest
-
     rc = event["requestContext"]
     if not isinstance(rc["http"], dict):
         raise InvalidEventError("requestContext.http must be an object")
@@ -47,8 +44,6 @@ def to_request(event: dict[str, Any], inv: Invocation, config: Config) -> AppReq
         target=target.join_target(target.encode_path(path), query),
         headers=headers.inject(headers.clean(pairs), inv, config, rc),
         body=body.request_body(event),
-        source=NAME,
-        event=event,
     )
 
 

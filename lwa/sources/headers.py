@@ -89,9 +89,11 @@ def _wire_name(name: str) -> str | None:
 
 
 def clean(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Lowercase names; drop hop-by-hop, framing and injected names, unsafe names/values, extra Hosts."""
+    """Lowercase names; drop hop-by-hop, framing and injected names, unsafe names/values, extra
+    Hosts; several Cookie headers (v1/ALB multiValueHeaders) become one."""
     out: list[tuple[str, str]] = []
     has_host = False
+    cookie_at: int | None = None
     for name, value in pairs:
         lname = _wire_name(name)
         if lname in _NOT_FORWARDED:
@@ -104,6 +106,14 @@ def clean(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
                 log.warning("dropping a repeated Host header from the event")
                 continue
             has_host = True
+        elif lname == "cookie":
+            # One Cookie header, values joined with "; " (RFC 6265 §5.4): servers join repeated
+            # lines with a comma, and then every cookie after the first is lost.
+            if cookie_at is not None:
+                joined, more = out[cookie_at][1].rstrip("; \t"), value.strip(" \t")
+                out[cookie_at] = ("cookie", f"{joined}; {more}" if joined else more)
+                continue
+            cookie_at = len(out)
         out.append((lname, value.strip(" \t")))
     return out
 
@@ -136,6 +146,9 @@ def _client_context(raw: str | None) -> Any:
             "custom": custom,
             "environment": env,
         }
+    except RecursionError:
+        log.warning("ignoring Lambda-Runtime-Client-Context: nested too deeply")
+        return None
     except ValueError as exc:
         log.warning("ignoring invalid Lambda-Runtime-Client-Context (%s)", exc)
         return None
@@ -151,31 +164,38 @@ def _identity(raw: str | None) -> Any:
         ident = value.get("cognitoIdentityId", value.get("identityId", value.get("identity_id")))
         pool = value.get("cognitoIdentityPoolId", value.get("identityPoolId", value.get("identity_pool_id")))
         return {"identityId": ident, "identityPoolId": pool}
+    except RecursionError:
+        log.warning("ignoring Lambda-Runtime-Cognito-Identity: nested too deeply")
+        return None
     except ValueError as exc:
         log.warning("ignoring invalid Lambda-Runtime-Cognito-Identity (%s)", exc)
         return None
 
 
 def lambda_context(inv: Invocation, config: Config) -> str:
-    """The `x-amzn-lambda-context` JSON, keys in upstream's order (SPEC §3.3)."""
-    return _compact(
-        {
-            "request_id": inv.request_id,
-            "deadline": inv.deadline_ms,
-            "invoked_function_arn": inv.function_arn or "No header lambda-runtime-invoked-function-arn found.",
-            "xray_trace_id": inv.trace_id,
-            "client_context": _client_context(inv.client_context),
-            "identity": _identity(inv.cognito_identity),
-            "tenant_id": inv.tenant_id,
-            "env_config": {
-                "function_name": config.function_name,
-                "memory": config.function_memory,
-                "version": config.function_version,
-                "log_stream": config.log_stream,
-                "log_group": config.log_group,
-            },
-        }
-    )
+    """The `x-amzn-lambda-context` JSON, keys in upstream's order (docs/behaviour.md §3.3)."""
+    context = {
+        "request_id": inv.request_id,
+        "deadline": inv.deadline_ms,
+        "invoked_function_arn": inv.function_arn or "No header lambda-runtime-invoked-function-arn found.",
+        "xray_trace_id": inv.trace_id,
+        "client_context": _client_context(inv.client_context),
+        "identity": _identity(inv.cognito_identity),
+        "tenant_id": inv.tenant_id,
+        "env_config": {
+            "function_name": config.function_name,
+            "memory": config.function_memory,
+            "version": config.function_version,
+            "log_stream": config.log_stream,
+            "log_group": config.log_group,
+        },
+    }
+    try:
+        return _compact(context)
+    except RecursionError:  # parsed, but too deep to write back: the request is still served
+        log.warning("Client-Context or Cognito identity nested too deeply; sending null for it")
+        context["client_context"] = context["identity"] = None
+        return _compact(context)
 
 
 def inject(

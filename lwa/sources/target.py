@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
+from ..errors import InvalidEventError
+
 _HEX = "0123456789ABCDEFabcdef"
 # Characters that can never appear literally in an HTTP/1.1 request target (Part A).
 _PATH_ILLEGAL = frozenset(" ?#\x7f") | frozenset(chr(c) for c in range(0x20))
@@ -69,8 +71,6 @@ def join_target(path: str, query: str) -> str:
 
 def request_method(value: object, where: str) -> str:
     """The method verbatim (Q-34); empty means GET; anything that is not an HTTP token fails."""
-    from ..errors import InvalidEventError
-
     if value is None or value == "":
         return "GET"
     if not isinstance(value, str) or not _METHOD.fullmatch(value):
@@ -79,8 +79,6 @@ def request_method(value: object, where: str) -> str:
 
 
 def string_field(event: dict, key: str, default: str = "") -> str:
-    from ..errors import InvalidEventError
-
     value = event.get(key)
     if value is None:
         return default
@@ -94,8 +92,6 @@ def query_pairs(event: dict, multi_key: str, single_key: str) -> list[tuple[str,
 
     Both maps are checked even when only one is used: a wrong type (`""`, `0`, `[]` included)
     fails the event instead of passing silently (SPEC Part A "classification")."""
-    from ..errors import InvalidEventError
-
     multi = event.get(multi_key) if multi_key else None
     pairs = []
     if multi is not None:
