@@ -3,7 +3,7 @@
 #
 #   ./layer-build.sh [--arch x86_64|arm64|all] [--out DIR]   -> DIR/lambda-adapter-layer-ARCH.zip
 #   ./layer-build.sh [--arch x86_64|arm64] --dir DIR   -> DIR/{bootstrap,extensions,lwa-adapter}
-#   ./layer-build.sh --self-contained [--arch A] [--out DIR]   -> packaging/self-contained.sh
+#   ./layer-build.sh --self-contained [--arch A] [--out DIR | --dir DIR]   -> packaging/self-contained.sh
 #
 # --arch defaults to this machine's; --out to ./dist in the checkout. --dir writes the same files
 # unpacked, for `COPY` into an image (or `--dir /opt` on a build host); it replaces only

