@@ -1,4 +1,4 @@
-"""Path, base path and query string → the encoded request target (SPEC Part A "paths", "query"). No I/O."""
+"""Path, base path and query string → the encoded request target (docs/behaviour.md, decisions "paths" and "query"). No I/O."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Iterable
 from ..errors import InvalidEventError
 
 _HEX = "0123456789ABCDEFabcdef"
-# Characters that can never appear literally in an HTTP/1.1 request target (Part A).
+# Characters that can never appear literally in an HTTP/1.1 request target (docs/behaviour.md, decision "paths").
 _PATH_ILLEGAL = frozenset(" ?#\x7f") | frozenset(chr(c) for c in range(0x20))
 _QUERY_ILLEGAL = frozenset(' #"<>\x7f') | frozenset(chr(c) for c in range(0x20))
 _FORM_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~*")
@@ -19,7 +19,7 @@ def _pct(char: str) -> str:
     return "".join(f"%{b:02X}" for b in char.encode("utf-8", "surrogatepass"))
 
 
-def _encode(raw: str, illegal: frozenset[str]) -> str:
+def _encode(raw: str, illegal: frozenset[str], bare_percent: str = "%25") -> str:
     if not _NEEDS_WORK.search(raw):
         return raw
     out = []
@@ -27,7 +27,7 @@ def _encode(raw: str, illegal: frozenset[str]) -> str:
     for i, char in enumerate(raw):
         if char == "%":
             ok = i + 2 < n and raw[i + 1] in _HEX and raw[i + 2] in _HEX
-            out.append("%" if ok else "%25")
+            out.append("%" if ok else bare_percent)
         elif char in illegal or ord(char) > 0x7E:
             out.append(_pct(char))
         else:
@@ -36,14 +36,18 @@ def _encode(raw: str, illegal: frozenset[str]) -> str:
 
 
 def encode_path(raw: str) -> str:
-    """Percent-encode what cannot stand in a path; never decode, never resolve `..` (Part A)."""
+    """Percent-encode what cannot stand in a path; never decode, never resolve `..` (docs/behaviour.md, decision "paths")."""
     path = _encode(raw, _PATH_ILLEGAL)
     return path if path.startswith("/") else "/" + path
 
 
 def encode_query(raw: str) -> str:
-    """A raw query (v2 rawQueryString, ALB values) made legal: illegal bytes encoded, `#` → %23."""
-    return _encode(raw, _QUERY_ILLEGAL)
+    """A raw query (v2 rawQueryString, ALB values) made legal: illegal bytes encoded, `#` → %23.
+
+    A bare `%` (`x=%zz`) stays as the client sent it, as upstream leaves it: an app that reads or
+    signs the raw query must see the client's bytes, and HTTP/1.1 parsers take it as it is
+    (docs/behaviour.md, decision "query")."""
+    return _encode(raw, _QUERY_ILLEGAL, "%")
 
 
 def strip_base_path(path: str, base: str) -> str:
@@ -55,7 +59,7 @@ def strip_base_path(path: str, base: str) -> str:
 
 
 def form_encode(pairs: Iterable[tuple[str, str]]) -> str:
-    """Encode decoded key/value pairs for a query: `+`→%2B, space→%20, `&=#`→encoded (Part A)."""
+    """Encode decoded key/value pairs for a query: `+`→%2B, space→%20, `&=#`→encoded (docs/behaviour.md, decision "query")."""
     return "&".join(f"{_quote(k)}={_quote(v)}" for k, v in pairs)
 
 
@@ -70,7 +74,7 @@ def join_target(path: str, query: str) -> str:
 
 
 def request_method(value: object, where: str) -> str:
-    """The method verbatim (Q-34); empty means GET; anything that is not an HTTP token fails."""
+    """The method verbatim (docs/behaviour.md §9.34); empty means GET; anything that is not an HTTP token fails."""
     if value is None or value == "":
         return "GET"
     if not isinstance(value, str) or not _METHOD.fullmatch(value):
@@ -91,7 +95,7 @@ def query_pairs(event: dict, multi_key: str, single_key: str) -> list[tuple[str,
     """Pairs in event order from the multi-value map when it has entries, else the single map.
 
     Both maps are checked even when only one is used: a wrong type (`""`, `0`, `[]` included)
-    fails the event instead of passing silently (SPEC Part A "classification")."""
+    fails the event instead of passing silently (docs/behaviour.md, decision "classification")."""
     multi = event.get(multi_key) if multi_key else None
     pairs = []
     if multi is not None:

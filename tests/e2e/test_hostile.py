@@ -122,11 +122,12 @@ def _pct(ch: str) -> str:
     return "".join(f"%{b:02X}" for b in ch.encode("utf-8", "surrogatepass"))
 
 
-def _expect(raw: str, illegal: str) -> str:
+def _expect(raw: str, illegal: str, bare_percent: str = "%25") -> str:
     out = []
     for i, ch in enumerate(raw):
         if ch == "%":
-            out.append("%" if raw[i + 1:i + 2] in _HEX and raw[i + 2:i + 3] in _HEX and len(raw) > i + 2 else "%25")
+            ok = raw[i + 1:i + 2] in _HEX and raw[i + 2:i + 3] in _HEX and len(raw) > i + 2
+            out.append("%" if ok else bare_percent)
         elif ch in illegal or ord(ch) < 0x20 or ord(ch) >= 0x7F:
             out.append(_pct(ch))
         else:
@@ -142,7 +143,7 @@ def expected_path(raw: str) -> str:
 
 def expected_query(raw: str) -> str:
     """Part A "query" (v2 rawQueryString, ALB keys/values): verbatim, illegal characters encoded."""
-    return _expect(raw, ' #"<>')
+    return _expect(raw, ' #"<>', bare_percent="%")  # a bare % stays as the client sent it
 
 
 def assert_clean_target(target: str) -> None:

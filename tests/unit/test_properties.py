@@ -171,8 +171,9 @@ def assert_valid_http(req: AppRequest, source) -> None:
     assert target.startswith("/"), target
     assert all(0x21 <= ord(c) <= 0x7E for c in target), repr(target)
     assert "#" not in target
-    for m in re.finditer("%", target):
-        assert re.fullmatch(r"[0-9A-Fa-f]{2}", target[m.start() + 1:m.start() + 3]), repr(target)
+    path = target.split("?", 1)[0]  # a bare % in the query stays as the client sent it
+    for m in re.finditer("%", path):
+        assert re.fullmatch(r"[0-9A-Fa-f]{2}", path[m.start() + 1:m.start() + 3]), repr(target)
     names = [name for name, _ in req.headers]
     for name, value in req.headers:
         assert TOKEN.fullmatch(name), repr(name)
@@ -321,10 +322,11 @@ def test_pass_through_answers_keep_every_byte(resp) -> None:
     resp = AppResponse(200, resp.headers, resp.body)
     payload = passthrough.to_response(resp, {}, CONFIG)
     value = json.loads(payload)  # always one JSON value, whatever the app sent
-    if not resp.body.strip():
+    body = resp.body.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 BOM is not part of the answer
+    if not body.strip():
         assert value is None
-    elif payload == resp.body:
+    elif payload == body:
         pass  # valid JSON goes back untouched, byte for byte
     else:
         assert isinstance(value, str)
-        assert value.encode("utf-8", "surrogatepass") == resp.body or base64.b64decode(value) == resp.body
+        assert value.encode("utf-8", "surrogatepass") == body or base64.b64decode(value) == body
