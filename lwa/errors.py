@@ -29,7 +29,8 @@ class RuntimeApiError(LwaError):
 
 
 class InvocationError(LwaError):
-    """Fails one invocation; `error_type` is the wire string posted as errorType (docs/behaviour.md, decision "errors")."""
+    """Fails one invocation; `error_type` is the wire string posted as errorType
+    (docs/behaviour.md, decision "errors")."""
 
     error_type = "InvocationError"
 

@@ -26,7 +26,8 @@ def _multi_value(event: dict[str, Any]) -> bool:
 def to_request(event: dict[str, Any], inv: Invocation, config: Config) -> AppRequest:
     method = target.request_method(event.get("httpMethod"), "httpMethod")
     path = target.strip_base_path(target.string_field(event, "path"), config.remove_base_path)
-    # ALB hands query keys and values over as the client sent them: forward them verbatim (Part A).
+    # ALB hands query keys and values over as the client sent them: forward them verbatim
+    # (docs/behaviour.md, decision "query").
     pairs = target.query_pairs(event, "multiValueQueryStringParameters", "queryStringParameters")
     query = "&".join(f"{target.encode_query(k)}={target.encode_query(v)}" for k, v in pairs)
     rc = event.get("requestContext")
@@ -64,7 +65,8 @@ def _case_variants(name: str, count: int) -> list[str]:
 
 
 def to_response(resp: AppResponse, event: dict[str, Any], config: Config) -> bytes:
-    """The shape of the request: `multiValueHeaders` only in multi-value mode, else `headers` (Part A)."""
+    """The shape of the request: `multiValueHeaders` only in multi-value mode, else `headers` (docs/behaviour.md,
+    decision "response envelopes")."""
     text, is_b64 = body.response_body(resp.body, list(resp.headers))
     grouped = headers.grouped(headers.response_headers(resp.headers))
     envelope: dict[str, Any] = {"statusCode": resp.status, "statusDescription": status_description(resp.status)}

@@ -14,10 +14,11 @@ if TYPE_CHECKING:
 
 
 def matches(event: dict[str, Any]) -> bool:
-    """`httpMethod` plus a `requestContext` that is neither ALB nor WebSocket (Part A).
+    """`httpMethod` plus a `requestContext` that is neither ALB nor WebSocket
+    (docs/behaviour.md, decision "classification").
 
     A non-object `requestContext` still makes it v1, so `to_request` fails it with InvalidEvent
-    rather than letting it slip to the pass-through path (Q-14)."""
+    rather than letting it slip to the pass-through path (docs/behaviour.md §9.14)."""
     rc = event.get("requestContext")
     return "httpMethod" in event and rc is not None and not (isinstance(rc, dict) and "elb" in rc)
 
@@ -39,7 +40,8 @@ def to_request(event: dict[str, Any], inv: Invocation, config: Config) -> AppReq
 
 
 def to_response(resp: AppResponse, event: dict[str, Any], config: Config) -> bytes:
-    """`multiValueHeaders` with every value, `headers` with the last one of each (Part A)."""
+    """`multiValueHeaders` with every value, `headers` with the last one of each (docs/behaviour.md,
+    decision "response envelopes")."""
     text, is_b64 = body.response_body(resp.body, list(resp.headers))
     multi = headers.grouped(headers.response_headers(resp.headers))
     envelope = {

@@ -14,8 +14,9 @@ if TYPE_CHECKING:
 
 
 def matches(event: dict[str, Any]) -> bool:
-    """`version` "2.0" (or absent) with a `requestContext.http` (Part A); `to_request` fails a
-    non-object `http` with InvalidEvent rather than letting it slip to pass-through (Q-14)."""
+    """`version` "2.0" (or absent) with a `requestContext.http` (docs/behaviour.md, decision
+    "classification"); `to_request` fails a non-object `http` with InvalidEvent rather than letting
+    it slip to pass-through (docs/behaviour.md §9.14)."""
     rc = event.get("requestContext")
     return isinstance(rc, dict) and rc.get("http") is not None and event.get("version", "2.0") == "2.0"
 
@@ -37,7 +38,7 @@ def to_request(event: dict[str, Any], inv: Invocation, config: Config) -> AppReq
         if not isinstance(cookies, list) or not all(isinstance(c, str) for c in cookies):
             raise InvalidEventError("cookies must be a list of strings")
     if cookies:
-        # Exactly one Cookie header from cookies[], joined RFC 6265 style (Part A, Q-19).
+        # Exactly one Cookie header from cookies[], joined RFC 6265 style (docs/behaviour.md §9.19).
         pairs = [(n, v) for n, v in pairs if n.lower() != "cookie"] + [("cookie", "; ".join(cookies))]
     return AppRequest(
         method=method,
@@ -48,7 +49,8 @@ def to_request(event: dict[str, Any], inv: Invocation, config: Config) -> AppReq
 
 
 def to_response(resp: AppResponse, event: dict[str, Any], config: Config) -> bytes:
-    """Repeated headers comma-joined; every Set-Cookie moves to `cookies` (Part A)."""
+    """Repeated headers comma-joined; every Set-Cookie moves to `cookies` (docs/behaviour.md, decision
+    "response envelopes")."""
     text, is_b64 = body.response_body(resp.body, list(resp.headers))
     grouped = headers.grouped(headers.response_headers(resp.headers))
     cookies = grouped.pop("set-cookie", [])

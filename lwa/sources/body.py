@@ -1,4 +1,5 @@
-"""Bodies: base64 in from the event, text-or-base64 out to Lambda (SPEC Part A "text vs base64"). No I/O."""
+"""Bodies: base64 in from the event, text-or-base64 out to Lambda (docs/behaviour.md,
+decision "text vs base64"). No I/O."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def request_body(event: dict) -> bytes:
 
 
 def is_text_type(content_type: str | None) -> bool:
-    """Part B §6.3 rules 2–4: no type, a textual prefix, or a +json/+xml/+yaml suffix."""
+    """docs/behaviour.md §6.3 rules 2–4: no type, a textual prefix, or a +json/+xml/+yaml suffix."""
     if content_type is None:
         return True
     if content_type.startswith(_TEXT_PREFIXES):
@@ -58,7 +59,7 @@ def response_body(body: bytes, headers: list[tuple[str, str]]) -> tuple[str, boo
 
 
 def dump(envelope: dict) -> bytes:
-    """The Lambda response envelope as compact JSON bytes, keys in their order (SPEC §6.4).
+    """The Lambda response envelope as compact JSON bytes, keys in their order (docs/behaviour.md §6.4).
 
     A base64 body is spliced in as it is: its alphabet needs no JSON escaping, while json.dumps
     would scan it char by char, most of the cost of a large binary response (bench/run.py)."""

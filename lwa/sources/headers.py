@@ -21,7 +21,7 @@ LAMBDA_CONTEXT = "x-amzn-lambda-context"
 TENANT_ID = "x-amz-tenant-id"
 TRACE_ID = "x-amzn-trace-id"
 INJECTED = frozenset((REQUEST_CONTEXT, LAMBDA_CONTEXT, TENANT_ID, TRACE_ID))
-# Hop-by-hop and framing headers: never forwarded from an event, lwa frames the body itself (Q-22).
+# Hop-by-hop and framing headers: never forwarded from an event, lwa frames the body itself (docs/behaviour.md §9.22).
 REQUEST_DROP = frozenset(
     ("connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "content-length",
      "proxy-connection", "expect")
@@ -75,7 +75,8 @@ def multi_map(event: dict, key: str) -> list[tuple[str, str]]:
 
 
 def merge_v1(event: dict) -> list[tuple[str, str]]:
-    """v1/ALB: multiValueHeaders win with every value; `headers` only for names absent there (Part A)."""
+    """v1/ALB: multiValueHeaders win with every value; `headers` only for names absent there
+    (docs/behaviour.md, decision "request headers")."""
     multi = multi_map(event, "multiValueHeaders")
     seen = {name.lower() for name, _ in multi}
     return multi + [(n, v) for n, v in single_map(event, "headers") if n.lower() not in seen]
@@ -203,7 +204,8 @@ def inject(
 ) -> tuple[tuple[str, str], ...]:
     """Add the context headers from the invocation only, then rename the authorization source.
 
-    `headers` must come from `clean`, which already removed every client-sent copy (Part A)."""
+    `headers` must come from `clean`, which already removed every client-sent copy
+    (docs/behaviour.md, decision "injected headers")."""
     if http:
         headers.append((REQUEST_CONTEXT, _compact(request_context)))
     headers.append((LAMBDA_CONTEXT, lambda_context(inv, config)))

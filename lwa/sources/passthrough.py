@@ -1,5 +1,5 @@
 """Any other event (SQS, SNS, S3, WebSocket, ...): raw bytes POSTed to the pass-through path,
-the app's body back as the Lambda result (SPEC Part A "pass-through"). No I/O."""
+the app's body back as the Lambda result (docs/behaviour.md, decision "pass-through"). No I/O."""
 
 from __future__ import annotations
 

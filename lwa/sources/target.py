@@ -1,4 +1,5 @@
-"""Path, base path and query string → the encoded request target (docs/behaviour.md, decisions "paths" and "query"). No I/O."""
+"""Path, base path and query string → the encoded request target (docs/behaviour.md, decisions
+"paths" and "query"). No I/O."""
 
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ def _encode(raw: str, illegal: frozenset[str], bare_percent: str = "%25") -> str
 
 
 def encode_path(raw: str) -> str:
-    """Percent-encode what cannot stand in a path; never decode, never resolve `..` (docs/behaviour.md, decision "paths")."""
+    """Percent-encode what cannot stand in a path; never decode, never resolve `..`
+    (docs/behaviour.md, decision "paths")."""
     path = _encode(raw, _PATH_ILLEGAL)
     return path if path.startswith("/") else "/" + path
 
@@ -59,7 +61,8 @@ def strip_base_path(path: str, base: str) -> str:
 
 
 def form_encode(pairs: Iterable[tuple[str, str]]) -> str:
-    """Encode decoded key/value pairs for a query: `+`→%2B, space→%20, `&=#`→encoded (docs/behaviour.md, decision "query")."""
+    """Encode decoded key/value pairs for a query: `+`→%2B, space→%20, `&=#`→encoded
+    (docs/behaviour.md, decision "query")."""
     return "&".join(f"{_quote(k)}={_quote(v)}" for k, v in pairs)
 
 
