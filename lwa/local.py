@@ -24,7 +24,8 @@ from .logs import log
 from .model import Invocation
 from .runtime import error_body
 from .signals import StopFlag
-from .streaming import ERROR_BODY, SEPARATOR
+from .runtime import ERROR_BODY_TRAILER as ERROR_BODY
+from .streaming import SEPARATOR
 
 if TYPE_CHECKING:
     from .config import Config

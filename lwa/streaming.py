@@ -1,5 +1,5 @@
-"""Lambda's response-streaming wire format (SPEC §7): prelude, 8 NUL bytes, raw body chunks,
-and HTTP trailers for a failure mid-stream. Byte builders here are pure; `pump` does the I/O."""
+"""Lambda's response-streaming wire format (docs/behaviour.md §7): prelude, 8 NUL bytes, raw body
+chunks, and HTTP trailers for a failure mid-stream. Byte builders here are pure; `pump` does the I/O."""
 
 from __future__ import annotations
 
@@ -9,43 +9,44 @@ from typing import TYPE_CHECKING, Iterable
 
 from .errors import InvocationError
 from .logs import log
-from .sources.headers import RESPONSE_DROP
+from .runtime import ERROR_BODY_TRAILER, ERROR_TYPE_HEADER
+from .sources.headers import grouped, response_headers
 
 if TYPE_CHECKING:
     from .wire import ChunkedWriter
 
 
 SEPARATOR = b"\x00" * 8
-ERROR_TYPE = "Lambda-Runtime-Function-Error-Type"
-ERROR_BODY = "Lambda-Runtime-Function-Error-Body"
 STREAM_ERROR = "Runtime.StreamError"
 
 
 def prelude(status: int, headers: Iterable[tuple[str, str]]) -> bytes:
-    """`{"statusCode","headers","cookies"}` + separator; Set-Cookie values go to `cookies`."""
-    out: dict[str, str] = {}
-    cookies: list[str] = []
-    for name, value in headers:
-        if name == "set-cookie":
-            cookies.append(value)
-        elif name not in RESPONSE_DROP and name != "x-lambda-http-content-encoding":
-            out[name] = f"{out[name]}, {value}" if name in out else value
+    """The prelude JSON `{"statusCode","headers","cookies"}`, without the separator: the app's
+    headers shaped as for a buffered v2 answer (docs/behaviour.md, decision "streaming")."""
+    by_name = grouped(response_headers(headers))
+    cookies = by_name.pop("set-cookie", [])
+    out = {name: ", ".join(values) for name, values in by_name.items()}
     out.setdefault("content-type", "application/octet-stream")
     head = {"statusCode": status, "headers": out, "cookies": cookies}
-    return json.dumps(head, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass") + SEPARATOR
+    return json.dumps(head, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
 
 
 def error_trailers(error: InvocationError) -> list[tuple[str, str]]:
     body = json.dumps({"errorMessage": str(error), "errorType": error.error_type}, ensure_ascii=False)
-    return [(ERROR_TYPE, STREAM_ERROR), (ERROR_BODY, base64.b64encode(body.encode("utf-8")).decode("ascii"))]
+    encoded = base64.b64encode(body.encode("utf-8")).decode("ascii")
+    return [(ERROR_TYPE_HEADER, STREAM_ERROR), (ERROR_BODY_TRAILER, encoded)]
 
 
 def pump(writer: ChunkedWriter, head: bytes, chunks: Iterable[bytes]) -> InvocationError | None:
-    """Send the prelude at once, then each chunk as it arrives; end with trailers on failure.
+    """Send the prelude and the separator, each as its own chunk, then each body chunk as it
+    arrives; end with trailers on failure.
 
-    Returns the app-side error reported in the trailers, if any. OSError from the Runtime API
-    side propagates: the caller closes the app connection so the app sees the disconnect."""
+    Two chunks, as AWS's Node.js runtime client sends them: `cargo lambda watch` reads the prelude
+    from the first chunk and skips the second, and answers 500 when both come in one. Returns the
+    app-side error reported in the trailers, if any. OSError from the Runtime API side propagates:
+    the caller closes the app connection so the app sees the disconnect."""
     writer.write(head)
+    writer.write(SEPARATOR)
     try:
         for chunk in chunks:
             writer.write(chunk)

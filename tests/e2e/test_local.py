@@ -113,7 +113,7 @@ def test_invoke_alb_event_from_stdin() -> None:
         assert result.returncode == 0, _lwa(result)
         seen = app.wait_requests(1)[0]
     assert seen.target == "/?myKey=val1&myKey=val2&myOtherKey=val3&myOtherKey=val4"
-    assert seen.header_all("cookie") == ["name1=value1", "name2=value2"]
+    assert seen.header_all("cookie") == ["name1=value1; name2=value2"]  # one Cookie line (RFC 6265 §5.4)
     assert seen.body == b"request_body"
     envelope = json.loads(result.stdout)
     assert envelope["statusDescription"] == "200 OK"

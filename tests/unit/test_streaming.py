@@ -1,5 +1,5 @@
 """`lwa.streaming`: the prelude and error-trailer byte builders, and `pump` over a real
-`wire.ChunkedWriter` on a socket pair (SPEC §7.1, §7.2, Part A "streaming", Q-31)."""
+`wire.ChunkedWriter` on a socket pair (docs/behaviour.md §7.1, §7.2, decision "streaming", §9.31)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ import threading
 import pytest
 
 from lwa.errors import AppResponseTruncatedError, AppTimeoutError
-from lwa.streaming import ERROR_BODY, ERROR_TYPE, SEPARATOR, error_trailers, prelude, pump
+from lwa.runtime import ERROR_BODY_TRAILER, ERROR_TYPE_HEADER
+from lwa.streaming import SEPARATOR, error_trailers, prelude, pump
 from lwa.wire import ChunkedWriter, Connection
 from tests.support.runtime_api import Head, HttpReader
 
 
-def _split(data: bytes) -> dict:
-    assert data.endswith(b"\x00" * 8) and data.count(b"\x00") == 8
-    head = data[:-8]
+def _split(head: bytes) -> dict:
+    assert b"\x00" not in head  # the separator is not part of the prelude: pump sends it apart
     parsed = json.loads(head)
     assert head == json.dumps(parsed, separators=(",", ":"), ensure_ascii=False).encode()  # compact
     return parsed
@@ -72,8 +72,9 @@ def test_prelude_keeps_non_ascii_values_as_utf8():
 ])
 def test_error_trailers(error):
     trailers = error_trailers(error)
-    assert [name for name, _ in trailers] == [ERROR_TYPE, ERROR_BODY]
-    assert ERROR_TYPE == "Lambda-Runtime-Function-Error-Type" and ERROR_BODY == "Lambda-Runtime-Function-Error-Body"
+    assert [name for name, _ in trailers] == [ERROR_TYPE_HEADER, ERROR_BODY_TRAILER]
+    assert ERROR_TYPE_HEADER == "Lambda-Runtime-Function-Error-Type"
+    assert ERROR_BODY_TRAILER == "Lambda-Runtime-Function-Error-Body"
     assert trailers[0][1] == "Runtime.StreamError"
     # Values must be one clean header line each, whatever the message holds.
     assert all(v.isascii() and "\r" not in v and "\n" not in v for _, v in trailers)
@@ -127,8 +128,10 @@ def test_pump_forwards_each_chunk_and_ends_cleanly(pair):
     head = prelude(200, [("content-type", "text/plain")])
     assert pump(writer, head, iter([b"one ", b"", b"two", b"\x00\r\n0\r\n"])) is None
     peer.join()
-    assert peer.chunks == [head, b"one ", b"two", b"\x00\r\n0\r\n"]  # empty pieces are not sent
-    assert peer.body == head + b"one two\x00\r\n0\r\n"
+    # The prelude and the separator are two chunks (cargo lambda watch needs them apart); empty
+    # pieces are not sent.
+    assert peer.chunks == [head, SEPARATOR, b"one ", b"two", b"\x00\r\n0\r\n"]
+    assert peer.body == head + SEPARATOR + b"one two\x00\r\n0\r\n"
     assert peer.trailers == []
 
 
@@ -144,7 +147,7 @@ def test_pump_reports_a_failure_in_trailers_not_in_the_body(pair, error):
     head = prelude(200, [])
     assert pump(writer, head, chunks()) is error
     peer.join()
-    assert peer.body == head + b"partial"
+    assert peer.chunks == [head, SEPARATOR, b"partial"]
     trailers = {name: value.decode() for name, value in peer.trailers}
     assert trailers["lambda-runtime-function-error-type"] == "Runtime.StreamError"
     decoded = json.loads(base64.b64decode(trailers["lambda-runtime-function-error-body"]))
