@@ -60,7 +60,7 @@ def _path(target: str) -> str:
 class _Attempt:
     """One request on one connection: what was sent, and whether the connection may be reused."""
 
-    __slots__ = ("conn", "deadline", "reader", "wrote", "complete")
+    __slots__ = ("conn", "deadline", "reader", "wrote", "complete", "early", "interim")
 
     def __init__(self, conn, deadline: float) -> None:
         self.conn = conn
@@ -68,6 +68,8 @@ class _Attempt:
         self.reader = http1.Reader(self._recv)
         self.wrote = False  # the request head went out: the app may have the request
         self.complete = False  # the whole request went out
+        self.early: http1.Head | None = None  # a final answer that came while the body was going out
+        self.interim = 0  # 1xx answers read while sending
 
     def _recv(self, size: int) -> bytes:
         """One receive, bounded by what is left of the deadline: an app that trickles bytes
@@ -75,9 +77,11 @@ class _Attempt:
         App.bound(self.conn, self.deadline)
         return self.conn.sock.recv(size)
 
-    def send(self, head: bytes, body: bytes, deadline: float) -> None:
-        """Send the request. Stops early, without error, when the app answers (or closes) before
-        the body is all sent: its answer is read next (an early 413 must reach the client)."""
+    def send(self, head: bytes, body: bytes) -> None:
+        """Send the request while watching for an early answer. Interim 1xx answers (an app may
+        send 103 Early Hints before reading the body) are dropped and the body goes on; a final
+        error answer (4xx/5xx, an early 413) stops the body, since the app will not read it; a
+        final success answer is kept and the body still goes out (the app may want it)."""
         sock = self.conn.sock
         if len(body) <= SEND_SIZE:
             sock.sendall(head + body)
@@ -90,14 +94,32 @@ class _Attempt:
         view = memoryview(body)
         sent = 0
         while sent < len(view):
-            left_ms = (deadline - time.monotonic()) * 1000.0
-            events = poller.poll(max(left_ms, 0.0)) if left_ms > 0 else []
+            left_ms = (self.deadline - time.monotonic()) * 1000.0
+            events = poller.poll(left_ms) if left_ms > 0 else []
             if not events:
                 raise socket.timeout("invocation deadline reached while sending the body")
-            if events[0][1] & (select.POLLIN | select.POLLHUP | select.POLLERR):
-                return
+            flags = events[0][1]
+            if flags & (select.POLLHUP | select.POLLERR):
+                return  # the app closed: whatever it answered is read next
+            if flags & select.POLLIN:
+                answer = http1.read_head(self.reader)
+                if answer.status < 200:
+                    self.interim += 1
+                    if self.interim > http1.MAX_INTERIM:
+                        raise http1.ProtocolError(f"more than {http1.MAX_INTERIM} interim (1xx) responses")
+                    continue
+                self.early = answer
+                if answer.status >= 400:
+                    return
+                poller.modify(sock, select.POLLOUT)
+                continue
             sent += sock.send(view[sent : sent + SEND_SIZE])
         self.complete = True
+
+    def response(self, method: str) -> tuple[http1.Head, http1.Framing]:
+        if self.early is not None:
+            return self.early, http1.framing(self.early, method)
+        return http1.read_response(self.reader, method, self.interim)
 
 
 class Exchange:
@@ -176,7 +198,7 @@ class App:
             self.config.host, self.config.port, maxsize=max(self.config.concurrency, 1), block=False, retries=False
         )
 
-    def _get(self, deadline: float):
+    def _get(self):
         conn = self.pool._get_conn()  # urllib3 drops one the app closed or sent stray bytes on
         if conn.sock is not None:
             now, wall = time.monotonic(), time.time()
@@ -226,7 +248,7 @@ class App:
             )
         head = self._head(req)
         for attempt_no in (0, 1):
-            conn = self._get(deadline)
+            conn = self._get()
             reused = conn.sock is not None
             attempt = None
             try:
@@ -236,7 +258,7 @@ class App:
                     self.bound(conn, deadline)
                 attempt = _Attempt(conn, deadline)
                 try:
-                    attempt.send(head, req.body, deadline)
+                    attempt.send(head, req.body)
                 except (BrokenPipeError, ConnectionResetError) as exc:
                     # The app may have answered and closed before reading the whole body (an
                     # early 413): its answer is on the socket still. Read it; without one, the
@@ -244,11 +266,11 @@ class App:
                     if not attempt.wrote:
                         raise
                     try:
-                        answer = http1.read_response(attempt.reader, req.method)
+                        answer = attempt.response(req.method)
                     except (http1.ProtocolError, OSError):
                         raise exc from None
                     return Exchange(self, attempt, *answer, deadline)
-                return Exchange(self, attempt, *http1.read_response(attempt.reader, req.method), deadline)
+                return Exchange(self, attempt, *attempt.response(req.method), deadline)
             except _NO_ANSWER as exc:
                 conn.close()
                 self.put(conn)

@@ -268,15 +268,22 @@ class Reader:
             _field(line)
 
 
-def read_response(reader: Reader, method: str) -> tuple[Head, Framing]:
+def read_head(reader: Reader) -> Head:
+    """The next head, interim or final; 101 is refused, since lwa never asks to switch protocols."""
+    head = parse_head(reader.read_head())
+    if head.status == 101:
+        raise ProtocolError("101 Switching Protocols, which was never asked for")
+    return head
+
+
+def read_response(reader: Reader, method: str, interim: int = 0) -> tuple[Head, Framing]:
     """The final response's head and framing: interim 1xx answers are read and dropped
-    (RFC 9110 §15.2); 101 is refused, since lwa never asks to switch protocols."""
-    for _ in range(MAX_INTERIM + 1):
-        head = parse_head(reader.read_head())
-        if head.status == 101:
-            raise ProtocolError("101 Switching Protocols, which was never asked for")
+    (RFC 9110 §15.2). `interim` counts those already dropped by the caller."""
+    while interim <= MAX_INTERIM:
+        head = read_head(reader)
         if head.status >= 200:
             return head, framing(head, method)
+        interim += 1
     raise ProtocolError(f"more than {MAX_INTERIM} interim (1xx) responses")
 
 

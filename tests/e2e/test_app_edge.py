@@ -277,6 +277,17 @@ def test_node_answers_413_before_reading_a_big_upload_and_the_client_gets_it(api
         assert envelope["body"] == "got 1000 bytes"
 
 
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js")
+def test_early_hints_before_reading_a_big_upload_do_not_stop_the_upload(api, start) -> None:
+    port = _free_port()
+    with _stock_server(["node", "edge_app.js"], port):
+        start(api, port)
+        for user in ("alice", "bob"):
+            rid = api.push(_event("POST", "/hints-upload", f"user={user}", body=os.urandom(4 * MB)))
+            envelope = _one(api, rid).json()
+            assert (envelope["statusCode"], envelope["body"]) == (200, f"read {4 * MB} bytes for {user}")
+
+
 def test_an_answer_then_reset_while_the_body_is_still_sending_is_delivered(api, raw, start) -> None:
     def refuse(conn: raw_app.RawConn, req: raw_app.RawRequest) -> bool:
         conn.send(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big!")

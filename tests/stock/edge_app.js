@@ -17,6 +17,12 @@ const server = http.createServer((req, res) => {
   } else if (url.pathname === '/processing') {
     res.writeProcessing();
     setTimeout(() => res.end(`done for ${user}`), 20);
+  } else if (url.pathname === '/hints-upload') {
+    // Early Hints first, then the whole body is read: the client must keep sending it.
+    res.writeEarlyHints({ link: '</app.js>; rel=preload; as=script' });
+    let n = 0;
+    req.on('data', (c) => { n += c.length; });
+    req.on('end', () => res.end(`read ${n} bytes for ${user}`));
   } else if (url.pathname === '/upload') {
     // Refuse a big body from its Content-Length alone, as body-size limits do: answer and close
     // without reading it.
