@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from ..errors import InvalidEventError
 from ..logs import log
+from .body import FORCE_TEXT
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -228,8 +229,9 @@ def inject(
 
 
 def response_headers(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The app's headers as Lambda gets them: lowercase, hop-by-hop removed."""
-    return [(n, v) for n, v in pairs if n not in RESPONSE_DROP and n != "x-lambda-http-content-encoding"]
+    """The app's headers as Lambda gets them: lowercase, hop-by-hop and lwa's own
+    `x-lambda-http-content-encoding` removed."""
+    return [(n, v) for n, v in pairs if n not in RESPONSE_DROP and n != FORCE_TEXT]
 
 
 def grouped(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
