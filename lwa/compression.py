@@ -9,7 +9,7 @@ import re
 from typing import TYPE_CHECKING, Iterable
 
 from .logs import log
-from .model import AppResponse
+from .model import AppResponse, first_header
 
 if TYPE_CHECKING:
     from .model import AppRequest
@@ -49,16 +49,12 @@ def choose(accept_encoding: str | None) -> str:
     return best
 
 
-def _header(headers: Iterable[tuple[str, str]], name: str) -> str | None:
-    return next((v for n, v in headers if n == name), None)
-
-
 def eligible(status: int, headers: Iterable[tuple[str, str]]) -> bool:
     """Whether an answer may be compressed, from its head alone (the size is checked later)."""
     headers = list(headers)
-    if status in (204, 304) or _header(headers, "content-encoding") or _header(headers, "content-range"):
+    if status in (204, 304) or first_header(headers, "content-encoding") or first_header(headers, "content-range"):
         return False
-    ctype = _header(headers, "content-type") or ""
+    ctype = first_header(headers, "content-type") or ""
     if ctype.startswith(("application/grpc", "text/event-stream")):
         return False
     return not ctype.startswith("image/") or ctype.split(";")[0].strip() == "image/svg+xml"

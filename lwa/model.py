@@ -5,7 +5,12 @@ the costliest import on the way to the first poll."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Iterable, NamedTuple
+
+
+def first_header(headers: Iterable[tuple[str, str]], name: str) -> str | None:
+    """The first value of the lowercase header `name`, or None."""
+    return next((value for key, value in headers if key == name), None)
 
 
 class Invocation(NamedTuple):
@@ -30,10 +35,7 @@ class AppRequest(NamedTuple):
     body: bytes = b""
 
     def header(self, name: str) -> str | None:
-        for key, value in self.headers:
-            if key == name:
-                return value
-        return None
+        return first_header(self.headers, name)
 
 
 class AppResponse(NamedTuple):
@@ -44,10 +46,7 @@ class AppResponse(NamedTuple):
     body: bytes = b""
 
     def header(self, name: str) -> str | None:
-        for key, value in self.headers:
-            if key == name:
-                return value
-        return None
+        return first_header(self.headers, name)
 
     def header_all(self, name: str) -> list[str]:
         return [value for key, value in self.headers if key == name]

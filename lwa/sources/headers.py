@@ -40,13 +40,18 @@ def _check_str(value: Any, where: str) -> str:
     return value
 
 
+def _map(event: dict, key: str) -> dict | None:
+    raw = event.get(key)
+    if raw is not None and not isinstance(raw, dict):
+        raise InvalidEventError(f"{key} must be an object or null")
+    return raw
+
+
 def single_map(event: dict, key: str) -> list[tuple[str, str]]:
     """`headers`-style map → pairs; null or missing is empty, wrong types fail the event."""
-    raw = event.get(key)
-    if raw is None:
+    raw = _map(event, key)
+    if not raw:
         return []
-    if not isinstance(raw, dict):
-        raise InvalidEventError(f"{key} must be an object or null")
     pairs = [(k, v) for k, v in raw.items() if v is not None]
     for k, v in pairs:  # the messages are built only on failure: this runs for every header
         if not (isinstance(k, str) and isinstance(v, str)):
@@ -57,11 +62,9 @@ def single_map(event: dict, key: str) -> list[tuple[str, str]]:
 
 def multi_map(event: dict, key: str) -> list[tuple[str, str]]:
     """`multiValueHeaders`-style map → pairs, every value in order."""
-    raw = event.get(key)
-    if raw is None:
+    raw = _map(event, key)
+    if not raw:
         return []
-    if not isinstance(raw, dict):
-        raise InvalidEventError(f"{key} must be an object or null")
     pairs = []
     for name, values in raw.items():
         if values is None:
