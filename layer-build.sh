@@ -2,12 +2,14 @@
 # Build the lwa Lambda layer: a reproducible zip (or an unpacked tree for container images).
 #
 #   ./layer-build.sh [--arch x86_64|arm64|all] [--out DIR]   -> DIR/lambda-adapter-layer-ARCH.zip
-#   ./layer-build.sh [--arch x86_64|arm64] --dir DIR   -> DIR/{bootstrap,extensions,lwa-adapter}
+#   ./layer-build.sh [--arch x86_64|arm64] --dir DIR [--python 3.X]   -> DIR/{bootstrap,extensions,lwa-adapter}
 #   ./layer-build.sh --self-contained [--arch A] [--out DIR | --dir DIR]   -> packaging/self-contained.sh
 #
 # --arch defaults to this machine's; --out to ./dist in the checkout. --dir writes the same files
 # unpacked, for `COPY` into an image (or `--dir /opt` on a build host); it replaces only
-# bootstrap, extensions/lambda-adapter and lwa-adapter/ there.
+# bootstrap, extensions/lambda-adapter and lwa-adapter/ there. --python 3.X keeps only what that
+# Python needs (its brotli module and .pyc files): for an image, whose Python is known, it makes
+# the tree 7 MB instead of 29 (five brotli builds of 5 MB each).
 #
 # Layout (the zip's root is Lambda's /opt):
 #   bootstrap                       exec wrapper (AWS_LAMBDA_EXEC_WRAPPER=/opt/bootstrap)
@@ -50,11 +52,13 @@ case $(uname -m) in
 esac
 out=$root/dist
 dir=
+only_python=
 while [ $# -gt 0 ]; do
   case $1 in
     --arch) [ $# -ge 2 ] || usage; arch=$2; shift 2 ;;
     --out) [ $# -ge 2 ] || usage; out=$2; shift 2 ;;
     --dir) [ $# -ge 2 ] || usage; dir=$2; shift 2 ;;
+    --python) [ $# -ge 2 ] || usage; only_python=$2; shift 2 ;;
     -h|--help) usage 0 ;;
     *) echo "layer-build: unknown argument: $1" >&2; usage ;;
   esac
@@ -64,6 +68,12 @@ case $arch in
   all) arches="x86_64 arm64"; [ -z "$dir" ] || die "--dir takes one --arch, not all" ;;
   *) die "--arch must be x86_64, arm64 or all (got '$arch')" ;;
 esac
+if [ -n "$only_python" ]; then
+  case " $lambda_pythons " in
+    *" $only_python "*) lambda_pythons=$only_python ;;
+    *) die "--python must be one of $lambda_pythons (got '$only_python')" ;;
+  esac
+fi
 
 [ -f "$root/lwa/__init__.py" ] && [ -f "$root/lwa/__main__.py" ] \
   || die "the lwa package is not in $root/lwa (need __init__.py and __main__.py)"

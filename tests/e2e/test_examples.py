@@ -339,44 +339,44 @@ def test_example_files(name: str) -> None:
     assert f"[{name}]({name}/)" in (EXAMPLES / "README.md").read_text()
 
 
-def build_tree(dest: Path, *args: str) -> Path:
-    r = subprocess.run(["bash", str(REPO / "layer-build.sh"), *args, "--dir", str(dest)],
-                       capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr
-    return dest
-
-
 @pytest.fixture(scope="module")
 def lwa_trees(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The trees the Dockerfiles COPY from (build context `lwa`), each built once, when first used."""
+    """The trees the Dockerfiles COPY from (build context `lwa`), built as each Dockerfile's
+    comment says (`./layer-build.sh ARGS --dir DIR`), each set of ARGS once, when first used."""
 
     class Trees(dict):
-        def __missing__(self, build: str) -> Path:
-            args = ("--self-contained",) if build == "self-contained" else ()
-            self[build] = build_tree(tmp_path_factory.mktemp(f"lwa-{build}"), *args)
-            return self[build]
+        def __missing__(self, args: str) -> Path:
+            dest = tmp_path_factory.mktemp("lwa-tree")
+            r = subprocess.run(["bash", str(REPO / "layer-build.sh"), *args.split(), "--dir", str(dest)],
+                               capture_output=True, text=True, timeout=600)
+            assert r.returncode == 0, r.stderr
+            self[args] = dest
+            return dest
 
     return Trees()
 
 
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)
 def test_dockerfile_copies_a_working_adapter(name: str, lwa_trees: dict[str, Path], tmp_path: Path) -> None:
-    """Apply the Dockerfile's `COPY --from=lwa` lines to an empty image root, from the build its
-    comment names: the adapter found at /opt/extensions/lambda-adapter must start (for images
+    """Build the tree the Dockerfile's comment names and apply its `COPY --from=lwa` lines to an
+    empty image root: the adapter found at /opt/extensions/lambda-adapter must start (for images
     without Python, on its own interpreter); the app's CMD stays its own run.sh."""
     dockerfile = (EXAMPLES / name / "Dockerfile").read_text()
-    build = BUILD_FOR_IMAGE[name]
-    build_line = next(line for line in dockerfile.splitlines() if "./layer-build.sh" in line)
-    assert ("--self-contained" in build_line) == (build == "self-contained"), build_line
-    if build == "self-contained":  # the whole point: no Python in the image
+    base = re.search(r"^FROM (\S+)", dockerfile, re.M)[1]
+    args = re.search(r"^#\s+\./layer-build\.sh (.*?)\s*--dir \S+$", dockerfile, re.M)[1]
+    if BUILD_FOR_IMAGE[name] == "self-contained":  # the whole point: no Python in the image
+        assert args == "--self-contained"
         assert not re.search(r"^RUN .*python", dockerfile, re.M | re.I)
-        assert re.match(r"FROM (node|debian|php)", re.search(r"^FROM .*", dockerfile, re.M)[0])
+        assert re.match(r"(node|debian|php):", base), base
+    else:  # the image's own Python runs the adapter: only its brotli and .pyc files are needed
+        python = re.fullmatch(r"python:(3\.\d+)-slim", base)[1]
+        assert f"--python {python}" in args, args
     copies = re.findall(r"^COPY --from=lwa (\S+) (\S+)$", dockerfile, re.M)
     assert copies, "no COPY --from=lwa line"
     image = tmp_path / "image"
     for src, dest in copies:
         target = image / dest.lstrip("/")
-        source = lwa_trees[build] / src
+        source = lwa_trees[args] / src
         if source.is_dir():  # COPY copies a directory's contents
             shutil.copytree(source, target, dirs_exist_ok=True, symlinks=True)
         else:
@@ -384,8 +384,11 @@ def test_dockerfile_copies_a_working_adapter(name: str, lwa_trees: dict[str, Pat
             shutil.copy2(source, target)
     assert sorted(p.name for p in (image / "opt" / "extensions").iterdir()) == ["lambda-adapter"]
     env = clean_env()
-    if build == "self-contained":
+    if BUILD_FOR_IMAGE[name] == "self-contained":
         env["PATH"] = "/nonexistent"  # only the bundled interpreter can answer
+    else:
+        brotli = sorted(p.name for p in (image / "opt" / "lwa-adapter" / "python").glob("_brotli.*.so"))
+        assert len(brotli) == 1 and f"cpython-{python.replace('.', '')}-" in brotli[0], brotli
     r = subprocess.run([str(image / "opt" / "extensions" / "lambda-adapter"), "--version"],
                        env=env, capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
@@ -421,7 +424,7 @@ def rie_call(rie: R.Rie, event: dict[str, Any]) -> dict[str, Any]:
 def php_rie(lwa_trees: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[R.Rie]:
     if not shutil.which("php"):
         pytest.skip("php is not installed (apt-get install php-cli)")
-    with under_rie("php", lwa_trees["self-contained"], tmp_path_factory.mktemp("php")) as rie:
+    with under_rie("php", lwa_trees["--self-contained"], tmp_path_factory.mktemp("php")) as rie:
         yield rie
 
 
@@ -477,7 +480,7 @@ def test_php_unknown_route_is_the_apps_404(php_rie: R.Rie) -> None:
 def test_express_image_under_rie(lwa_trees: dict[str, Path], tmp_path: Path) -> None:
     """The Express image's shape: node app as the CMD, self-contained extension on /opt."""
     node_example("express")
-    with under_rie("express", lwa_trees["self-contained"], tmp_path) as rie:
+    with under_rie("express", lwa_trees["--self-contained"], tmp_path) as rie:
         answer = rie_call(rie, http_event("v2", "POST", "/echo", body={"message": "no Python here"}))
         sqs = rie.invoke(load_event("sqs"))
         with rie.explained():

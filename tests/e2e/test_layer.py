@@ -160,6 +160,24 @@ def test_dir_tree_is_the_zip_unpacked(layer_zip: Path, tmp_path: Path) -> None:
             assert int(p.stat().st_mtime) == 315532800, name  # 1980-01-01, as in the zip
 
 
+def test_dir_for_one_python(tmp_path: Path) -> None:
+    """--python 3.X (an image's Python is known): only that brotli module, and BUILD-INFO says so;
+    a Python Lambda has no runtime for is refused before anything is written."""
+    dest = tmp_path / "opt"
+    r = subprocess.run(["bash", str(REPO / "layer-build.sh"), "--dir", str(dest), "--python", "3.12"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    python = dest / "lwa-adapter" / "python"
+    assert [p.name for p in python.glob("_brotli.*.so")] == [f"_brotli.cpython-312-{ARCHES[HOST_ARCH]}-linux-gnu.so"]
+    info = (dest / "lwa-adapter" / "BUILD-INFO").read_text()
+    assert f"brotli {pin('brotli')} for Python 3.12\n" in info
+    assert not [p for p in python.rglob("*.pyc") if ".cpython-312." not in p.name]
+    r = subprocess.run(["bash", str(REPO / "layer-build.sh"), "--dir", str(tmp_path / "no"), "--python", "3.9"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "--python must be one of 3.10 3.11 3.12 3.13 3.14" in r.stderr
+    assert not (tmp_path / "no").exists()
+
+
 @pytest.mark.parametrize("arch", sorted(ARCHES))
 def test_zip_layout_and_metadata(builds: tuple[Path, Path, str], arch: str) -> None:
     with zipfile.ZipFile(builds[0] / f"lambda-adapter-layer-{arch}.zip") as z:
