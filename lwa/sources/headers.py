@@ -128,53 +128,55 @@ def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
-def _client_context(raw: str | None) -> Any:
+def _json_object(raw: str | None, header: str) -> dict | None:
+    """A context header's JSON object; anything else is ignored with a warning (docs/behaviour.md,
+    decision "Runtime API"): the request is still served."""
     if not raw:
         return None
     try:
         value = json.loads(raw)
-        if not isinstance(value, dict):
-            raise ValueError("not an object")
-        client = value.get("client") or {}
-        custom = value.get("custom") or {}
-        env = value.get("environment") or value.get("env") or {}
-        if not all(isinstance(x, dict) for x in (client, custom, env)):
-            raise ValueError("client, custom and environment must be objects")
-        return {
-            "client": {
-                "installationId": client.get("installationId", client.get("installation_id", "")),
-                "appTitle": client.get("appTitle", client.get("app_title", "")),
-                "appVersionName": client.get("appVersionName", client.get("app_version_name", "")),
-                "appVersionCode": client.get("appVersionCode", client.get("app_version_code", "")),
-                "appPackageName": client.get("appPackageName", client.get("app_package_name", "")),
-            },
-            "custom": custom,
-            "environment": env,
-        }
     except RecursionError:
-        log.warning("ignoring Lambda-Runtime-Client-Context: nested too deeply")
+        log.warning("ignoring %s: nested too deeply", header)
         return None
     except ValueError as exc:
-        log.warning("ignoring invalid Lambda-Runtime-Client-Context (%s)", exc)
+        log.warning("ignoring invalid %s (%s)", header, exc)
         return None
+    if not isinstance(value, dict):
+        log.warning("ignoring invalid %s (not an object)", header)
+        return None
+    return value
+
+
+def _client_context(raw: str | None) -> Any:
+    value = _json_object(raw, "Lambda-Runtime-Client-Context")
+    if value is None:
+        return None
+    client = value.get("client") or {}
+    custom = value.get("custom") or {}
+    env = value.get("environment") or value.get("env") or {}
+    if not all(isinstance(x, dict) for x in (client, custom, env)):
+        log.warning("ignoring invalid Lambda-Runtime-Client-Context (client, custom and environment must be objects)")
+        return None
+    return {
+        "client": {
+            "installationId": client.get("installationId", client.get("installation_id", "")),
+            "appTitle": client.get("appTitle", client.get("app_title", "")),
+            "appVersionName": client.get("appVersionName", client.get("app_version_name", "")),
+            "appVersionCode": client.get("appVersionCode", client.get("app_version_code", "")),
+            "appPackageName": client.get("appPackageName", client.get("app_package_name", "")),
+        },
+        "custom": custom,
+        "environment": env,
+    }
 
 
 def _identity(raw: str | None) -> Any:
-    if not raw:
+    value = _json_object(raw, "Lambda-Runtime-Cognito-Identity")
+    if value is None:
         return None
-    try:
-        value = json.loads(raw)
-        if not isinstance(value, dict):
-            raise ValueError("not an object")
-        ident = value.get("cognitoIdentityId", value.get("identityId", value.get("identity_id")))
-        pool = value.get("cognitoIdentityPoolId", value.get("identityPoolId", value.get("identity_pool_id")))
-        return {"identityId": ident, "identityPoolId": pool}
-    except RecursionError:
-        log.warning("ignoring Lambda-Runtime-Cognito-Identity: nested too deeply")
-        return None
-    except ValueError as exc:
-        log.warning("ignoring invalid Lambda-Runtime-Cognito-Identity (%s)", exc)
-        return None
+    ident = value.get("cognitoIdentityId", value.get("identityId", value.get("identity_id")))
+    pool = value.get("cognitoIdentityPoolId", value.get("identityPoolId", value.get("identity_pool_id")))
+    return {"identityId": ident, "identityPoolId": pool}
 
 
 def lambda_context(inv: Invocation, config: Config) -> str:
