@@ -11,6 +11,7 @@ import base64
 import json
 import os
 import queue
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,12 +24,11 @@ from pathlib import Path
 import pytest
 import urllib3
 
-from lwa import frontdoor
 from tests.support import apps
 from tests.support.apps import AppServer
 
 ROOT = Path(__file__).resolve().parents[2]
-EVENTS = ROOT.parent / "shared" / "events"
+EVENTS = ROOT / "tests" / "events"
 V1_EVENT = EVENTS / "apigw-v1" / "rust-runtime__example-apigw-request.json"
 V2_EVENT = EVENTS / "function-url" / "rust-runtime__lambda_function_url_request.json"
 ALB_EVENT = EVENTS / "alb" / "rust-runtime__alb_multi_value_request.json"
@@ -373,7 +373,7 @@ def test_serve_streams_sse_event_by_event() -> None:
 
         # A client hanging up mid-stream: lwa stops reading the app and goes on serving.
         with socket.create_connection(("127.0.0.1", srv.port), timeout=TIMEOUT_S) as sock:
-            sock.sendall(b"GET /long HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.sendall(b"GET /long HTTP/1.1\r\nHost: localhost\r\n\r\n")
             got = b""
             while b"data: 0" not in got:
                 data = sock.recv(4096)
@@ -423,11 +423,130 @@ def test_serve_exits_1_when_the_app_command_dies() -> None:
     assert b"lwa serve:" not in result.stdout
 
 
-# ---- help, imports, pure helpers --------------------------------------------------------------
+# ---- serve at the edge: Host names, terminal-safe logs, HTTP/1.0 and chunked clients -----------
+
+def _exchange(port: int, data: bytes) -> bytes:
+    """Send raw bytes, read until the server closes the connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT_S) as sock:
+        sock.sendall(data)
+        got = b""
+        while True:
+            piece = sock.recv(65536)
+            if not piece:
+                return got
+            got += piece
+
+
+def _get(host: str, target: str = "/echo", version: str = "HTTP/1.1") -> bytes:
+    return f"GET {target} {version}\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode("latin-1")
+
+
+@pytest.mark.parametrize("host", ["localhost", "localhost:9", "LOCALHOST.", "app.localhost:1", "127.0.0.1",
+                                  "127.3.2.1:80", "[::1]:8"])
+def test_serve_answers_loopback_host_names(host: str) -> None:
+    with AppServer(apps.echo) as app, Serve(app.port) as srv:
+        answer = _exchange(srv.port, _get(host))
+        assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer
+        assert app.requests[-1].header("host") == host
+    assert srv.returncode == 0, srv.log()
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:9000", "localhost.evil.example", "10.0.0.1",
+                                  "[::ffff:127.0.0.1]"])
+def test_serve_refuses_other_host_names_with_421(host: str) -> None:
+    with AppServer(apps.echo) as app, Serve(app.port) as srv:
+        answer = _exchange(srv.port, _get(host))
+        # An absolute-form target names the host too: it cannot slip past the check.
+        absolute = _exchange(srv.port, _get("localhost", f"http://{host}/echo"))
+        assert app.requests == []  # the app never saw either request
+    for got in (answer, absolute):
+        head, _, body = got.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 421 Misdirected Request\r\n"), got
+        assert b"\r\nconnection: close" in head
+        name = host.rsplit(":", 1)[0] if not host.startswith("[") else host
+        assert f"--allow-host {name}".encode() in body and b"--allow-any-host" in body
+    assert "refused GET /echo for Host" in srv.log()
+
+
+@pytest.mark.parametrize("flag", [["--allow-host", "Evil.Example"], ["--allow-any-host"]])
+def test_serve_answers_other_host_names_when_allowed(flag: list[str]) -> None:
+    with AppServer(apps.echo) as app, Serve(app.port, *flag) as srv:
+        answer = _exchange(srv.port, _get("evil.example:9000"))
+        assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer
+        assert app.requests[-1].header("host") == "evil.example:9000"
+        other = _exchange(srv.port, _get("other.example"))
+    assert other.startswith(b"HTTP/1.1 421" if flag[0] == "--allow-host" else b"HTTP/1.1 200"), other
+
+
+def test_serve_logs_client_input_with_control_characters_escaped() -> None:
+    with AppServer(apps.echo) as app, Serve(app.port) as srv:
+        # ESC sequences in the target reach the app, but not the terminal.
+        answer = _exchange(srv.port, _get("localhost", "/a\x1b[2J\x1b[31mred\x07\x9b"))
+        assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer
+        assert app.requests[-1].path == "/a%1B[2J%1B[31mred%07%C2%9B"
+        # A bare CR in the request line, trying to forge a log line of its own.
+        forged = b"GET /x\rERROR lwa stopped HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        answer = _exchange(srv.port, forged)
+        assert answer.startswith(b"HTTP/1.1 400"), answer
+        # A refused Host with an escape sequence in it is logged escaped too.
+        _exchange(srv.port, b"GET /h HTTP/1.1\r\nHost: \x1b[1mevil\r\n\r\n")
+    raw = srv.log().encode("utf-8", "surrogateescape")
+    assert b"\x1b" not in raw and b"\x07" not in raw and b"\r" not in raw
+    assert "/a\\x1b[2J\\x1b[31mred\\x07" in srv.log()
+    assert "/x\\x0dERROR lwa stopped" in srv.log()
+    assert "Host \\x1b[1mevil" in srv.log()
+    assert srv.returncode == 0, srv.log()
+
+
+STREAM_EVENTS = [b"data: %d\n\n" % i for i in range(3)]
+
+
+def test_serve_stream_to_an_http_1_0_client_is_close_delimited() -> None:
+    with AppServer(apps.sse(STREAM_EVENTS, pause_s=0.05)) as app, \
+            Serve(app.port, "--stream") as srv:
+        answer = _exchange(srv.port, b"GET /events HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        head, _, body = answer.partition(b"\r\n\r\n")
+        # Chunked framing is HTTP/1.1 only (RFC 9112 §6.1): the body is the events, byte for
+        # byte, and the server closing the connection ends it.
+        assert head.startswith(b"HTTP/1.1 200 OK\r\n"), answer
+        assert b"transfer-encoding" not in head.lower() and b"\r\nconnection: close" in head.lower()
+        assert body == b"".join(STREAM_EVENTS)
+        # And a HTTP/1.0 request without any Host is served (it is not required there).
+        answer = _exchange(srv.port, b"GET /events HTTP/1.0\r\n\r\n")
+        assert answer.partition(b"\r\n\r\n")[2] == b"".join(STREAM_EVENTS)
+        # HTTP/1.1 clients still get chunks.
+        answer = _exchange(srv.port, _get("localhost", "/events"))
+        assert b"\r\ntransfer-encoding: chunked\r\n" in answer and answer.endswith(b"\r\n0\r\n\r\n")
+        curl = subprocess.run(["curl", "-s", "--http1.0", "--raw", f"{srv.url}/events"], capture_output=True,
+                              timeout=TIMEOUT_S) if shutil.which("curl") else None
+    if curl is not None:
+        assert curl.returncode == 0 and curl.stdout == b"".join(STREAM_EVENTS), curl  # no chunk-size lines
+    assert srv.returncode == 0, srv.log()
+
+
+def test_serve_reads_chunked_request_bodies_and_keeps_the_connection() -> None:
+    body = [b"hello ", b"chunked\r\n", b"\x00world"]
+    framed = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in body)
+    first = (b"POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n"
+             b"Content-Type: application/octet-stream\r\n\r\n" + framed + b"0\r\nX-Trailer: dropped\r\n\r\n")
+    with AppServer(apps.echo) as app, Serve(app.port) as srv:
+        # Pipelined: the second request follows the first body's last byte in the same send.
+        answer = _exchange(srv.port, first + _get("localhost", "/second"))
+        assert answer.count(b"HTTP/1.1 200 OK\r\n") == 2, answer
+        assert app.requests[0].body == b"".join(body) and app.requests[1].target == "/second"
+        bad = _exchange(srv.port, b"POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                  b"zz\r\nxx\r\n0\r\n\r\n")
+        assert bad.startswith(b"HTTP/1.1 400"), bad
+        assert len(app.requests) == 2
+    assert srv.returncode == 0, srv.log()
+
+
+# ---- help and imports ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kind,options", [
     ("invoke", ["EVENT.json", "--stream", "--pretty", "--request-id", "--tenant-id", "--timeout"]),
-    ("serve", ["--port", "--host", "--source", "--alb-multi-value", "--stream", "--timeout", "APP COMMAND"]),
+    ("serve", ["--port", "--host", "--allow-host", "--allow-any-host", "--source", "--alb-multi-value", "--stream",
+               "--timeout", "APP COMMAND"]),
 ])
 def test_subcommand_help_documents_every_option(kind: str, options: list[str]) -> None:
     result = subprocess.run([sys.executable, "-m", "lwa", kind, "--help"], cwd=ROOT, capture_output=True,
@@ -445,37 +564,3 @@ def test_local_modes_keep_http_server_and_argparse_off_import() -> None:
             "print([m for m in ('http.server', 'argparse', 'urllib3') if m in sys.modules])")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, timeout=TIMEOUT_S, text=True)
     assert result.stdout.strip() == "[]", result.stderr
-
-
-def test_build_event_shapes() -> None:
-    pairs = [("Host", "localhost:9000"), ("Cookie", "a=1; b=2"), ("X-Dup", "1"), ("x-dup", "2"),
-             ("Connection", "keep-alive"), ("Content-Type", "application/octet-stream")]
-    target = "/p%20q?k=a%2Bb&k=c&flag"
-    v2 = frontdoor.build_event("v2", "PUT", target, pairs, b"\xff\x00", "10.0.0.1", 9000, "rid", now=0.0)
-    assert (v2["rawPath"], v2["rawQueryString"], v2["cookies"]) == ("/p%20q", "k=a%2Bb&k=c&flag", ["a=1", "b=2"])
-    assert v2["queryStringParameters"] == {"k": "a+b,c", "flag": ""}
-    assert v2["headers"]["x-dup"] == "1,2" and "cookie" not in v2["headers"] and "connection" not in v2["headers"]
-    assert (v2["body"], v2["isBase64Encoded"]) == ("/wA=", True)
-    assert v2["requestContext"]["http"]["sourceIp"] == "10.0.0.1" and v2["requestContext"]["timeEpoch"] == 0
-    v1 = frontdoor.build_event("v1", "PUT", target, pairs, b"", "10.0.0.1", 9000, "rid")
-    assert v1["multiValueQueryStringParameters"] == {"k": ["a+b", "c"], "flag": [""]}
-    assert v1["headers"]["X-Dup"] == "2" and v1["multiValueHeaders"]["X-Dup"] == ["1", "2"]
-    assert v1["body"] is None and v1["pathParameters"] == {"proxy": "p%20q"}
-    alb = frontdoor.build_event("alb", "PUT", target, pairs, b"", "10.0.0.1", 9000, "rid")
-    assert alb["queryStringParameters"] == {"k": "c", "flag": ""} and alb["headers"]["x-dup"] == "2"
-    assert alb["body"] == "" and "multiValueHeaders" not in alb
-    multi = frontdoor.build_event("alb", "PUT", target, pairs, b"", "10.0.0.1", 9000, "rid", alb_multi_value=True)
-    assert multi["multiValueQueryStringParameters"] == {"k": ["a%2Bb", "c"], "flag": [""]}
-    assert "headers" not in multi and multi["multiValueHeaders"]["x-dup"] == ["1", "2"]
-
-
-def test_http_answer_merges_headers_and_decodes_bodies() -> None:
-    payload = json.dumps({"statusCode": 404, "statusDescription": "404 Not Found",
-                          "headers": {"a": "last", "b": "only"}, "multiValueHeaders": {"a": ["1", "2"]},
-                          "cookies": ["s=1"], "body": base64.b64encode(b"\x00\x01").decode(),
-                          "isBase64Encoded": True}).encode()
-    status, reason, pairs, body = frontdoor.http_answer(payload)
-    assert (status, reason, body) == (404, "Not Found", b"\x00\x01")
-    assert pairs == [("a", "1"), ("a", "2"), ("b", "only"), ("set-cookie", "s=1")]
-    assert frontdoor.http_answer(b'{"no": "status"}') == (200, None, [("content-type", "application/json")],
-                                                      b'{"no": "status"}')

@@ -1,16 +1,17 @@
 """The front doors of `python -m lwa serve`, as pure functions: a plain HTTP request → the event
-API Gateway (REST v1, HTTP API v2) or an ALB would send, and a buffered Lambda result → the HTTP
-answer the front door gives its client. No I/O."""
+API Gateway (REST v1, HTTP API v2) or an ALB would send, a buffered Lambda result → the HTTP
+answer the front door gives its client, and which Host names serve answers at all. No I/O."""
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from typing import Any
 from urllib.parse import unquote
 
-from .sources.body import is_text_type
+from ..sources.body import is_text_type
 
 ACCOUNT_ID = "123456789012"
 ALB_TARGET_GROUP = f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT_ID}:targetgroup/lwa-local/0123456789abcdef"
@@ -39,7 +40,7 @@ def _grouped(items: list[tuple[str, str]], lower: bool = False) -> dict[str, lis
 
 
 def _event_body(data: bytes, content_type: str | None) -> tuple[str | None, bool]:
-    """Text when textual by type and strict UTF-8 (SPEC §6.3 rule, as the front doors do), else base64."""
+    """Text when textual by type and strict UTF-8 (docs/behaviour.md §6.3, as the front doors do), else base64."""
     if not data:
         return None, False
     if is_text_type(content_type):
@@ -54,7 +55,7 @@ def build_event(source: str, method: str, target: str, header_pairs: list[tuple[
                 client_ip: str, server_port: int, request_id: str, *, alb_multi_value: bool = False,
                 now: float | None = None) -> dict[str, Any]:
     """The event `source` ("v2", "v1", "alb") would send for this request, shaped like the real
-    payloads in shared/events: v2 query values decoded and comma-joined with `cookies[]` split
+    payloads those front doors send: v2 query values decoded and comma-joined with `cookies[]` split
     from Cookie; v1 both header and query maps, decoded; ALB query kept encoded, one header mode."""
     now = time.time() if now is None else now
     if target.startswith(("http://", "https://")):  # absolute-form (a proxy-style client)
@@ -158,3 +159,50 @@ def http_answer(payload: bytes) -> tuple[int, str | None, list[tuple[str, str]],
     body = env.get("body") or ""
     data = base64.b64decode(body) if env.get("isBase64Encoded") else body.encode("utf-8", "surrogatepass")
     return status, reason, pairs, data
+
+
+def escape(text: str) -> str:
+    """`text` safe to quote in a log line: C0 and C1 control characters as `\\xNN`, and a backslash
+    doubled so an escape can be told from one the client typed (the rule CPython's http.server
+    applies), so a request line cannot move the cursor, recolour the terminal or forge a line."""
+    return "".join(_ESCAPES.get(c, c) for c in text) if _NEEDS_ESCAPE.search(text) else text
+
+
+_ESCAPES = {chr(c): f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+_ESCAPES["\\"] = "\\\\"
+_NEEDS_ESCAPE = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
+
+
+def host_name(host: str) -> str:
+    """The name in a Host value, lowercase, without the port or a final dot; IPv6 keeps its brackets."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[: host.find("]") + 1] if "]" in host else host
+    name, colon, port = host.rpartition(":")
+    if colon and port.isdigit():
+        host = name
+    return host.removesuffix(".")
+
+
+def host_allowed(host: str | None, bound: str, allowed: frozenset[str]) -> bool:
+    """Whether `serve` answers a request for `host` (the Host header, port optional): a loopback
+    name (`localhost`, `*.localhost`, 127.0.0.0/8, `[::1]`), the address it listens on, or one
+    of `allowed` (lowercase names). Anything else may be a DNS-rebinding page in a browser
+    reaching the app through this port. HTTP/1.0 requests may carry no Host: they are local."""
+    if host is None:
+        return True
+    name = host_name(host)
+    if name in allowed or name == "localhost" or name.endswith(".localhost"):
+        return True
+    bound = bound.lower().strip("[]")
+    if name == (f"[{bound}]" if ":" in bound else bound):
+        return True
+    bracketed = name.startswith("[") and name.endswith("]")
+    literal = name[1:-1] if bracketed else name
+    import ipaddress  # noqa: PLC0415 - serve only, and only for names not matched above
+
+    try:
+        address = ipaddress.ip_address(literal)
+    except ValueError:
+        return False
+    return address.is_loopback and bracketed == (address.version == 6)
