@@ -1,4 +1,4 @@
-"""Configuration: every variable lwa reads, parsed once into one frozen `Config` (SPEC §1, Part A).
+"""Configuration: every variable lwa reads, parsed once into one frozen `Config` (docs/behaviour.md §1 and its decisions).
 
 Nothing here reads `os.environ`: `load_config` takes the mapping it is given, so tests and the
 local debugging modes build configurations without touching the process environment.
@@ -6,16 +6,34 @@ local debugging modes build configurations without touching the process environm
 
 from __future__ import annotations
 
-from typing import Mapping, NamedTuple
+from collections import namedtuple
 
 from .errors import ConfigError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Mapping
 
 DEFAULT_HEALTHY = ((100, 499),)
 DEFAULT_RUNTIME_API = "127.0.0.1:9001"
 ASYNC_INIT_BUDGET_S = 9.8
 ASYNC_INIT_IGNORED_TYPES = ("snap-start", "provisioned-concurrency")
 
-# (new name, deprecated name or None) for every variable with an alias (SPEC §1.2).
+# Every variable lwa reads for its own behaviour, in the order README's table and `--help` list
+# them (tests/unit/test_config.py keeps the three in step). Lambda's own identity variables
+# (function name, memory, log group, ...) are read too but configure nothing.
+VARIABLES = (
+    "AWS_LWA_PORT", "AWS_LWA_HOST", "AWS_LWA_READINESS_CHECK_PORT", "AWS_LWA_READINESS_CHECK_PATH",
+    "AWS_LWA_READINESS_CHECK_PROTOCOL", "AWS_LWA_READINESS_CHECK_HEALTHY_STATUS",
+    "AWS_LWA_READINESS_CHECK_TIMEOUT_SECONDS", "AWS_LWA_ASYNC_INIT", "AWS_LWA_REMOVE_BASE_PATH",
+    "AWS_LWA_PASS_THROUGH_PATH", "AWS_LWA_AUTHORIZATION_SOURCE", "AWS_LWA_ERROR_STATUS_CODES",
+    "AWS_LWA_INVOKE_MODE", "AWS_LWA_ENABLE_COMPRESSION", "AWS_LWA_LAMBDA_RUNTIME_API_PROXY",
+    "AWS_LWA_SNAPSTART_BEFORE_CHECKPOINT_PATH", "AWS_LWA_SNAPSTART_AFTER_RESTORE_PATH",
+    "AWS_LWA_SNAPSTART_HOOK_TIMEOUT_SECONDS", "AWS_LWA_DEADLINE_MARGIN_MS", "AWS_LAMBDA_MAX_CONCURRENCY",
+    "AWS_LAMBDA_LOG_LEVEL", "AWS_LAMBDA_LOG_FORMAT",
+)
+
+# new name → deprecated name, for every variable with an alias (docs/behaviour.md §1.2).
 _DEPRECATED = {
     "AWS_LWA_HOST": "HOST",
     "AWS_LWA_READINESS_CHECK_PORT": "READINESS_CHECK_PORT",
@@ -27,42 +45,45 @@ _DEPRECATED = {
 _TRUE = ("true", "1", "yes")
 _FALSE = ("false", "0", "no")
 
+# (field, default) of Config. A collections.namedtuple rather than typing.NamedTuple or a frozen
+# dataclass: `typing` alone costs more than the rest of the way to the first poll (bench/).
+_FIELDS = (
+    ("host", "127.0.0.1"),
+    ("port", 8080),
+    ("readiness_port", 8080),
+    ("readiness_path", "/"),
+    ("readiness_protocol", "http"),  # "http" | "tcp"
+    ("healthy_status", DEFAULT_HEALTHY),  # inclusive (low, high) status ranges
+    ("readiness_timeout_s", None),  # float seconds, or None: unbounded
+    ("async_init", False),
+    ("remove_base_path", ""),
+    ("pass_through_path", "/events"),
+    ("enable_compression", False),
+    ("invoke_mode", "buffered"),  # "buffered" | "response_stream"
+    ("authorization_source", ""),
+    ("error_status_codes", ()),  # inclusive (low, high) status ranges
+    ("runtime_api", DEFAULT_RUNTIME_API),  # where /runtime/* goes (the proxy when set)
+    ("extension_api", DEFAULT_RUNTIME_API),  # where /extension/* goes (never the proxy)
+    ("runtime_api_set", False),
+    ("concurrency", 1),
+    ("initialization_type", "on-demand"),
+    ("function_name", ""),
+    ("function_memory", 0),
+    ("function_version", ""),
+    ("log_group", ""),
+    ("log_stream", ""),
+    ("deadline_margin_ms", 100),
+    ("snapstart_before_checkpoint_path", ""),
+    ("snapstart_after_restore_path", ""),
+    ("snapstart_hook_timeout_s", 60.0),
+    ("warnings", ()),  # logged once logging is up
+)
 
-class Config(NamedTuple):
-    """Everything lwa needs, resolved; `warnings` are logged once logging is up.
 
-    Immutable (a NamedTuple rather than a frozen dataclass: importing `dataclasses` pulls in
-    `inspect`, a measurable part of start-up); `config._replace(...)` derives a variant."""
+class Config(namedtuple("Config", [name for name, _ in _FIELDS], defaults=[value for _, value in _FIELDS])):
+    """Everything lwa needs, resolved and immutable; `config._replace(...)` derives a variant."""
 
-    host: str = "127.0.0.1"
-    port: int = 8080
-    readiness_port: int = 8080
-    readiness_path: str = "/"
-    readiness_protocol: str = "http"  # "http" | "tcp"
-    healthy_status: tuple[tuple[int, int], ...] = DEFAULT_HEALTHY
-    readiness_timeout_s: float | None = None
-    async_init: bool = False
-    remove_base_path: str = ""
-    pass_through_path: str = "/events"
-    enable_compression: bool = False
-    invoke_mode: str = "buffered"  # "buffered" | "response_stream"
-    authorization_source: str = ""
-    error_status_codes: tuple[tuple[int, int], ...] = ()
-    runtime_api: str = DEFAULT_RUNTIME_API  # where /runtime/* goes (the proxy when set)
-    extension_api: str = DEFAULT_RUNTIME_API  # where /extension/* goes (never the proxy)
-    runtime_api_set: bool = False
-    concurrency: int = 1
-    initialization_type: str = "on-demand"
-    function_name: str = ""
-    function_memory: int = 0
-    function_version: str = ""
-    log_group: str = ""
-    log_stream: str = ""
-    deadline_margin_ms: int = 100
-    snapstart_before_checkpoint_path: str = ""
-    snapstart_after_restore_path: str = ""
-    snapstart_hook_timeout_s: float = 60.0
-    warnings: tuple[str, ...] = ()
+    __slots__ = ()
 
     @property
     def app_netloc(self) -> str:
@@ -70,8 +91,15 @@ class Config(NamedTuple):
         return _netloc(self.host, self.port)
 
     @property
-    def readiness_url(self) -> str:
-        return f"http://{_netloc(self.host, self.readiness_port)}{self.readiness_path}"
+    def readiness_netloc(self) -> str:
+        return _netloc(self.host, self.readiness_port)
+
+    @property
+    def readiness_target(self) -> str:
+        """What the readiness check asks, as logs show it: `http://host:port/path` or `tcp://host:port`."""
+        if self.readiness_protocol == "tcp":
+            return f"tcp://{self.readiness_netloc}"
+        return f"http://{self.readiness_netloc}{self.readiness_path}"
 
     @property
     def streaming(self) -> bool:
@@ -88,7 +116,7 @@ def _netloc(host: str, port: int) -> str:
 
 
 def parse_status_list(text: str) -> tuple[tuple[tuple[int, int], ...], list[str]]:
-    """Parse `500,502-504` into inclusive ranges plus warnings for parts it skipped (SPEC §1.3)."""
+    """Parse `500,502-504` into inclusive ranges plus warnings for parts it skipped (docs/behaviour.md §1.3)."""
     ranges: list[tuple[int, int]] = []
     bad: list[str] = []
     for part in text.split(","):
@@ -122,7 +150,8 @@ def format_ranges(ranges: tuple[tuple[int, int], ...]) -> str:
 
 
 class _Reader:
-    """Looks variables up with SPEC §1.1 semantics: set-but-empty counts as set."""
+    """Looks variables up with docs/behaviour.md §1.1 semantics (set-but-empty counts as set) and
+    parses each kind of value; a value it cannot use is a ConfigError or a warning plus the default."""
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self.env = environ
@@ -140,6 +169,10 @@ class _Reader:
             return self.env[old]
         return None
 
+    def text(self, name: str, default: str = "") -> str:
+        """The raw value; unset or empty gives `default`."""
+        return self.get(name) or default
+
     def boolean(self, name: str, default: bool = False) -> bool:
         raw = self.get(name)
         if raw is None:
@@ -152,11 +185,15 @@ class _Reader:
         self.warnings.append(f"{name}={raw!r} is not a boolean (true/false); using {str(default).lower()}")
         return default
 
-    def port(self, name: str, raw: str | None, default: int) -> int:
+    def port(self, name: str, default: int, *, fallback: str | None = None) -> int:
+        """A TCP port; `fallback` names a variable read when `name` is unset (PORT for AWS_LWA_PORT)."""
+        if fallback is not None and name not in self.env:
+            name = fallback
+        raw = self.get(name)
         if raw is None:
             return default
         if raw == "":
-            # Upstream quirk Q-4: an empty port means the scheme default.
+            # Upstream quirk: an empty port means the scheme default (docs/behaviour.md §9.4).
             self.warnings.append(f"{name} is empty; using port 80 as upstream does")
             return 80
         text = raw.strip()
@@ -174,22 +211,73 @@ class _Reader:
         self.warnings.append(f"{name}={raw!r} is not one of {', '.join(choices)}; using {default}")
         return default
 
-    def status_list(self, name: str, raw: str, default: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
+    def status_list(self, name: str, default: tuple[tuple[int, int], ...] = ()) -> tuple[tuple[int, int], ...]:
+        """`500,502-504`; unset gives `default`, and so does a list with no usable part (with a
+        warning when `default` is not empty)."""
+        raw = self.get(name)
+        if raw is None:
+            return default
         ranges, bad = parse_status_list(raw)
         self.warnings.extend(f"{name}: {b}" for b in bad)
-        return ranges if ranges or not default else default
+        if not ranges and default:
+            self.warnings.append(f"{name}={raw!r} holds no status code; using {format_ranges(default)}")
+            return default
+        return ranges
 
+    def seconds(self, name: str, default: float | None, maximum: float = float("inf")) -> float | None:
+        """A number of seconds in (0, maximum]; unset or empty gives `default`."""
+        raw = self.get(name)
+        if not raw:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            value = 0.0
+        if not 0 < value <= maximum:  # also refuses NaN
+            bound = "" if maximum == float("inf") else f" and at most {maximum:g}"
+            raise ConfigError(name, raw, f"must be a number of seconds > 0{bound}")
+        return value
 
-def _path_var(name: str, raw: str, *, allow_empty: bool = False) -> str:
-    if raw == "" and allow_empty:
+    def count(self, name: str, default: int, *, least: int = 0, strict: bool = False) -> int:
+        """A whole number ≥ `least`; unset or empty gives `default`. Anything else is a ConfigError
+        when `strict`, else a warning and `default`."""
+        raw = self.get(name)
+        text = (raw or "").strip()
+        if not text:
+            return default
+        if text.isascii() and text.isdigit() and int(text) >= least:
+            return int(text)
+        if strict:
+            raise ConfigError(name, raw, f"must be a whole number ≥ {least}")
+        self.warnings.append(f"{name}={raw!r} is not a whole number ≥ {least}; using {default}")
+        return default
+
+    def path(self, name: str, default: str) -> str:
+        """A URL path: `/` first, no spaces or control characters; unset or empty gives `default`."""
+        raw = self.get(name) or default
+        if raw and (not raw.startswith("/") or any(c in raw for c in " \r\n\t\0#")):
+            raise ConfigError(name, raw, "must be a path starting with '/' without spaces or control characters")
         return raw
-    if not raw.startswith("/") or any(c in raw for c in " \r\n\t\0#"):
-        raise ConfigError(name, raw, "must be a path starting with '/' without spaces or control characters")
-    return raw
+
+    def healthy_status(self) -> tuple[tuple[int, int], ...]:
+        """AWS_LWA_READINESS_CHECK_HEALTHY_STATUS, else the deprecated minimum-unhealthy form."""
+        old = "AWS_LWA_READINESS_CHECK_MIN_UNHEALTHY_STATUS"
+        if "AWS_LWA_READINESS_CHECK_HEALTHY_STATUS" in self.env or old not in self.env:
+            return self.status_list("AWS_LWA_READINESS_CHECK_HEALTHY_STATUS", DEFAULT_HEALTHY)
+        self.warnings.append(
+            f"Environment variable '{old}' is deprecated and will be removed in version 2.0. "
+            "Please use 'AWS_LWA_READINESS_CHECK_HEALTHY_STATUS' instead."
+        )
+        limit = self.env[old].strip()
+        if _is_u16(limit) and int(limit) > 100:
+            return ((100, int(limit) - 1),)
+        self.warnings.append(f"{old}={self.env[old]!r} ignored")
+        return DEFAULT_HEALTHY
 
 
 def _base_path(raw: str) -> str:
-    """Normalise AWS_LWA_REMOVE_BASE_PATH: leading slash added, trailing slash dropped (Part A)."""
+    """Normalise AWS_LWA_REMOVE_BASE_PATH: leading slash added, trailing slash dropped (docs/behaviour.md,
+    decision "base path")."""
     value = raw.strip()
     if not value or value == "/":
         return ""
@@ -207,137 +295,69 @@ def _host(raw: str) -> str:
     return host
 
 
-def _runtime_api(value: str) -> str:
-    """Accept `host:port` or `http://host:port[/base]` (SPEC §1.5); return `host:port[/base]`."""
-    value = value.strip()
-    if value.startswith("http://"):
-        value = value[len("http://"):]
-    return value.rstrip("/")
+def _runtime_api(name: str, value: str | None) -> str | None:
+    """Accept `host:port` or `http://host:port[/base]` (docs/behaviour.md §1.5); return
+    `host:port[/base]`, or None when unset."""
+    if value is None:
+        return None
+    address = value.strip().removeprefix("http://").rstrip("/")
+    if not address:
+        raise ConfigError(name, value, "must be host:port or http://host:port")
+    return address
+
+
+def _async_init(r: _Reader, init_type: str) -> bool:
+    wanted = r.boolean("AWS_LWA_ASYNC_INIT")
+    if wanted and init_type in ASYNC_INIT_IGNORED_TYPES:
+        r.warnings.append(f"AWS_LWA_ASYNC_INIT ignored under AWS_LAMBDA_INITIALIZATION_TYPE={init_type}")
+        return False
+    return wanted
+
+
+def _compression(r: _Reader, invoke_mode: str) -> bool:
+    wanted = r.boolean("AWS_LWA_ENABLE_COMPRESSION")
+    if wanted and invoke_mode == "response_stream":
+        r.warnings.append("Compression is not supported with response streaming. Disabling compression.")
+        return False
+    return wanted
 
 
 def load_config(environ: Mapping[str, str]) -> Config:
     """Build the one Config from an environment mapping; raise ConfigError for unusable values."""
     r = _Reader(environ)
-    port_name = "AWS_LWA_PORT" if "AWS_LWA_PORT" in environ else "PORT"
-    port = r.port(port_name, environ.get(port_name), 8080)
-    host = _host(r.get("AWS_LWA_HOST") or "127.0.0.1")
-    readiness_port = r.port("AWS_LWA_READINESS_CHECK_PORT", r.get("AWS_LWA_READINESS_CHECK_PORT"), port)
-    readiness_path = _path_var("AWS_LWA_READINESS_CHECK_PATH", r.get("AWS_LWA_READINESS_CHECK_PATH") or "/")
-    protocol = r.choice("AWS_LWA_READINESS_CHECK_PROTOCOL", ("http", "tcp"), "http")
-
-    healthy_raw = environ.get("AWS_LWA_READINESS_CHECK_HEALTHY_STATUS")
-    min_unhealthy = environ.get("AWS_LWA_READINESS_CHECK_MIN_UNHEALTHY_STATUS")
-    if healthy_raw is not None:
-        healthy = r.status_list("AWS_LWA_READINESS_CHECK_HEALTHY_STATUS", healthy_raw, ())
-        if not healthy:
-            r.warnings.append(
-                f"AWS_LWA_READINESS_CHECK_HEALTHY_STATUS={healthy_raw!r} holds no status code; using 100-499"
-            )
-            healthy = DEFAULT_HEALTHY
-    elif min_unhealthy is not None:
-        r.warnings.append(
-            "Environment variable 'AWS_LWA_READINESS_CHECK_MIN_UNHEALTHY_STATUS' is deprecated and will be "
-            "removed in version 2.0. Please use 'AWS_LWA_READINESS_CHECK_HEALTHY_STATUS' instead."
-        )
-        limit = min_unhealthy.strip()
-        if _is_u16(limit) and int(limit) > 100:
-            healthy = ((100, int(limit) - 1),)
-        else:
-            r.warnings.append(f"AWS_LWA_READINESS_CHECK_MIN_UNHEALTHY_STATUS={min_unhealthy!r} ignored")
-            healthy = DEFAULT_HEALTHY
-    else:
-        healthy = DEFAULT_HEALTHY
-
-    timeout_raw = environ.get("AWS_LWA_READINESS_CHECK_TIMEOUT_SECONDS")
-    readiness_timeout = None
-    if timeout_raw not in (None, ""):
-        try:
-            readiness_timeout = float(timeout_raw)
-        except ValueError:
-            readiness_timeout = -1.0
-        if not readiness_timeout > 0 or readiness_timeout != readiness_timeout:
-            raise ConfigError("AWS_LWA_READINESS_CHECK_TIMEOUT_SECONDS", timeout_raw, "must be a number of seconds > 0")
-
-    init_type = environ.get("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand") or "on-demand"
-    async_init = r.boolean("AWS_LWA_ASYNC_INIT")
-    if async_init and init_type in ASYNC_INIT_IGNORED_TYPES:
-        r.warnings.append(f"AWS_LWA_ASYNC_INIT ignored under AWS_LAMBDA_INITIALIZATION_TYPE={init_type}")
-        async_init = False
-
+    port = r.port("AWS_LWA_PORT", 8080, fallback="PORT")
+    init_type = r.text("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
     invoke_mode = r.choice("AWS_LWA_INVOKE_MODE", ("buffered", "response_stream"), "buffered")
-    compression = r.boolean("AWS_LWA_ENABLE_COMPRESSION")
-    if compression and invoke_mode == "response_stream":
-        r.warnings.append("Compression is not supported with response streaming. Disabling compression.")
-        compression = False
-
-    errors_raw = environ.get("AWS_LWA_ERROR_STATUS_CODES")
-    error_codes = r.status_list("AWS_LWA_ERROR_STATUS_CODES", errors_raw, ()) if errors_raw else ()
-
-    pass_through = _path_var("AWS_LWA_PASS_THROUGH_PATH", environ.get("AWS_LWA_PASS_THROUGH_PATH") or "/events")
-
-    real_api = environ.get("AWS_LAMBDA_RUNTIME_API")
-    proxy = environ.get("AWS_LWA_LAMBDA_RUNTIME_API_PROXY")
-    extension_api = _runtime_api(real_api) if real_api else DEFAULT_RUNTIME_API
-    runtime_api = _runtime_api(proxy) if proxy else extension_api
-    if proxy is not None and not _runtime_api(proxy):
-        raise ConfigError("AWS_LWA_LAMBDA_RUNTIME_API_PROXY", proxy, "must be host:port or http://host:port")
-
-    concurrency_raw = (environ.get("AWS_LAMBDA_MAX_CONCURRENCY") or "").strip()
-    concurrency = int(concurrency_raw) if concurrency_raw.isascii() and concurrency_raw.isdigit() else 0
-    if concurrency_raw and concurrency < 1:
-        r.warnings.append(f"AWS_LAMBDA_MAX_CONCURRENCY={concurrency_raw!r} is not a positive integer; using 1")
-    memory_raw = (environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") or "0").strip()
-
-    margin_raw = environ.get("AWS_LWA_DEADLINE_MARGIN_MS")
-    margin = 100
-    if margin_raw not in (None, ""):
-        if not (margin_raw.strip().isascii() and margin_raw.strip().isdigit()):
-            raise ConfigError("AWS_LWA_DEADLINE_MARGIN_MS", margin_raw, "must be a whole number of milliseconds")
-        margin = int(margin_raw)
-
-    hook_raw = environ.get("AWS_LWA_SNAPSTART_HOOK_TIMEOUT_SECONDS")
-    hook_timeout = 60.0
-    if hook_raw not in (None, ""):
-        try:
-            hook_timeout = float(hook_raw)
-        except ValueError:
-            hook_timeout = -1.0
-        if not 0 < hook_timeout <= 600:
-            raise ConfigError("AWS_LWA_SNAPSTART_HOOK_TIMEOUT_SECONDS", hook_raw, "must be seconds in (0, 600]")
-
-    snap_before = environ.get("AWS_LWA_SNAPSTART_BEFORE_CHECKPOINT_PATH") or ""
-    snap_after = environ.get("AWS_LWA_SNAPSTART_AFTER_RESTORE_PATH") or ""
-
-    return Config(
-        host=host,
+    real_api = _runtime_api("AWS_LAMBDA_RUNTIME_API", environ.get("AWS_LAMBDA_RUNTIME_API") or None)
+    proxy = _runtime_api("AWS_LWA_LAMBDA_RUNTIME_API_PROXY", environ.get("AWS_LWA_LAMBDA_RUNTIME_API_PROXY"))
+    config = Config(
+        host=_host(r.text("AWS_LWA_HOST", "127.0.0.1")),
         port=port,
-        readiness_port=readiness_port,
-        readiness_path=readiness_path,
-        readiness_protocol=protocol,
-        healthy_status=healthy,
-        readiness_timeout_s=readiness_timeout,
-        async_init=async_init,
-        remove_base_path=_base_path(r.get("AWS_LWA_REMOVE_BASE_PATH") or ""),
-        pass_through_path=pass_through,
-        enable_compression=compression,
+        readiness_port=r.port("AWS_LWA_READINESS_CHECK_PORT", port),
+        readiness_path=r.path("AWS_LWA_READINESS_CHECK_PATH", "/"),
+        readiness_protocol=r.choice("AWS_LWA_READINESS_CHECK_PROTOCOL", ("http", "tcp"), "http"),
+        healthy_status=r.healthy_status(),
+        readiness_timeout_s=r.seconds("AWS_LWA_READINESS_CHECK_TIMEOUT_SECONDS", None),
+        async_init=_async_init(r, init_type),
+        remove_base_path=_base_path(r.text("AWS_LWA_REMOVE_BASE_PATH")),
+        pass_through_path=r.path("AWS_LWA_PASS_THROUGH_PATH", "/events"),
+        enable_compression=_compression(r, invoke_mode),
         invoke_mode=invoke_mode,
-        authorization_source=(environ.get("AWS_LWA_AUTHORIZATION_SOURCE") or "").strip().lower(),
-        error_status_codes=error_codes,
-        runtime_api=runtime_api,
-        extension_api=extension_api,
+        authorization_source=r.text("AWS_LWA_AUTHORIZATION_SOURCE").strip().lower(),
+        error_status_codes=r.status_list("AWS_LWA_ERROR_STATUS_CODES"),
+        runtime_api=proxy or real_api or DEFAULT_RUNTIME_API,
+        extension_api=real_api or DEFAULT_RUNTIME_API,
         runtime_api_set=bool(real_api or proxy),
-        concurrency=max(concurrency, 1),
+        concurrency=r.count("AWS_LAMBDA_MAX_CONCURRENCY", 1, least=1),
         initialization_type=init_type,
-        function_name=environ.get("AWS_LAMBDA_FUNCTION_NAME", ""),
-        function_memory=int(memory_raw) if memory_raw.isascii() and memory_raw.isdigit() else 0,
-        function_version=environ.get("AWS_LAMBDA_FUNCTION_VERSION", ""),
-        log_group=environ.get("AWS_LAMBDA_LOG_GROUP_NAME", ""),
-        log_stream=environ.get("AWS_LAMBDA_LOG_STREAM_NAME", ""),
-        deadline_margin_ms=margin,
-        snapstart_before_checkpoint_path=_path_var(
-            "AWS_LWA_SNAPSTART_BEFORE_CHECKPOINT_PATH", snap_before, allow_empty=True
-        ),
-        snapstart_after_restore_path=_path_var("AWS_LWA_SNAPSTART_AFTER_RESTORE_PATH", snap_after, allow_empty=True),
-        snapstart_hook_timeout_s=hook_timeout,
-        warnings=tuple(r.warnings),
+        function_name=r.text("AWS_LAMBDA_FUNCTION_NAME"),
+        function_memory=r.count("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 0),
+        function_version=r.text("AWS_LAMBDA_FUNCTION_VERSION"),
+        log_group=r.text("AWS_LAMBDA_LOG_GROUP_NAME"),
+        log_stream=r.text("AWS_LAMBDA_LOG_STREAM_NAME"),
+        deadline_margin_ms=r.count("AWS_LWA_DEADLINE_MARGIN_MS", 100, strict=True),
+        snapstart_before_checkpoint_path=r.path("AWS_LWA_SNAPSTART_BEFORE_CHECKPOINT_PATH", ""),
+        snapstart_after_restore_path=r.path("AWS_LWA_SNAPSTART_AFTER_RESTORE_PATH", ""),
+        snapstart_hook_timeout_s=r.seconds("AWS_LWA_SNAPSTART_HOOK_TIMEOUT_SECONDS", 60.0, maximum=600.0),
     )
+    return config._replace(warnings=tuple(r.warnings))

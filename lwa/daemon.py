@@ -1,76 +1,176 @@
 """Start-up order and shutdown: config, logs, extension, readiness (or async init), SnapStart,
 N slot threads, signals, drain, exit code.
 
-urllib3 is imported on a background thread started right after registration, so its ~150 ms
-hide behind the app's own boot; registration and readiness use plain sockets (STYLE: start-up cost).
+The way to the first poll is kept short: registration and readiness use plain sockets, and
+everything only an invocation needs is imported on one background thread started right after
+registration (docs/behaviour.md §2.2: Lambda starts the app once every extension has registered,
+so the import hides behind the app's own boot). That thread loads `lwa.loop` and the translators
+first, then urllib3 with the app pool, so nothing is left to import once the app is ready.
+Each slot sends its first poll before it needs any of it. The main thread only waits for the
+stop flag; SnapStart's lifecycle runs on a thread of its own (docs/behaviour.md §4).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
-from typing import Mapping
 
 from . import extension, logs, readiness
-from .config import ASYNC_INIT_BUDGET_S, Config, load_config
+from .config import ASYNC_INIT_BUDGET_S, load_config
 from .errors import AppConnectionError, ConfigError, LwaError
 from .logs import log
 from .runtime import RuntimeClient
 from .signals import StopFlag
 from .signals import install as install_signals
 
-SHUTDOWN_BUDGET_S = 1.8  # SIGTERM without a SHUTDOWN event: Lambda allows about 2 s
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Mapping
 
+    from .app import App
+    from .config import Config
+    from .loop import Slots
+
+SHUTDOWN_BUDGET_S = 1.8  # SIGTERM without a SHUTDOWN event: Lambda allows about 2 s
+# While the background import runs, a thread back from a socket call gets the GIL within this,
+# not within CPython's default 5 ms: the start-up path is a chain of such calls (bench/README.md).
+STARTUP_SWITCH_INTERVAL_S = 0.0005
+_DEFAULT_SWITCH_INTERVAL_S = sys.getswitchinterval()
 
 # Hidden while lwa.app imports urllib3 (and http.client), which load them only for TLS: lwa talks
-# plain HTTP to the app (SPEC §5.8). Saves ~5 MB of RSS (libssl, libcrypto) and part of the import.
-_TLS_MODULES = ("ssl", "_hashlib")
+# plain HTTP to the app (docs/behaviour.md §5.8). Saves ~5 MB of RSS (libssl, libcrypto) and part
+# of the import. In the daemon only (its own process): the main thread imports neither module
+# meanwhile (tests/unit/test_imports.py), and no code of this process hashes or speaks TLS later
+# (hashlib keeps its built-in, non-OpenSSL constructors).
+TLS_MODULES = ("ssl", "_hashlib")
 
 
-def _import_app():
-    """`lwa.app.App`, imported without TLS support. In the daemon only (its own process): the main
-    thread imports neither module meanwhile (tests/unit/test_imports.py), and no code of this
-    process hashes or speaks TLS later (hashlib keeps its built-in, non-OpenSSL constructors)."""
-    import sys  # noqa: PLC0415
+def import_app() -> type[App]:
+    """`lwa.app.App`, imported without TLS support."""
+    from .hiding import import_hiding  # noqa: PLC0415 - the background thread's, not the start-up path's
 
-    hidden = [name for name in _TLS_MODULES if name not in sys.modules]
-    sys.modules.update(dict.fromkeys(hidden))
-    try:
-        from .app import App  # noqa: PLC0415 - the heavy import, off the start-up path
-    finally:
-        for name in hidden:
-            if name in sys.modules and sys.modules[name] is None:
-                del sys.modules[name]
-    return App
+    return import_hiding("lwa.app", TLS_MODULES).App
 
 
-class _AppHolder:
-    """The shared App, built on a background thread; slots wait for it at their first event."""
+class AppHolder:
+    """The shared App, built on a background thread (`lwa-import`) after `lwa.loop` is preloaded;
+    slots wait for each at their first need."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, preload: tuple[str, ...] = ("lwa.loop",)) -> None:
         self.config = config
+        self.preload = preload
+        self.preloaded = threading.Event()
         self.ready = threading.Event()
-        self.app = None
+        self.app: App | None = None
         self.error: BaseException | None = None
         threading.Thread(target=self._build, name="lwa-import", daemon=True).start()
 
     def _build(self) -> None:
         try:
-            self.app = _import_app()(self.config)
+            for name in self.preload:
+                __import__(name)
+        except BaseException as exc:  # reported when a slot needs what failed to load
+            self.error = exc
+        finally:
+            self.preloaded.set()
+        try:
+            if self.error is None:
+                self.app = import_app()(self.config)
         except BaseException as exc:  # reported to every invocation by get()
             self.error = exc
         finally:
+            sys.setswitchinterval(_DEFAULT_SWITCH_INTERVAL_S)  # nothing CPU-bound competes any more
             self.ready.set()
 
-    def get(self):
+    def get(self) -> App:
         self.ready.wait()
         if self.app is None:
             raise LwaError(f"cannot load the HTTP client: {self.error}")
         return self.app
 
 
-def _async_gate(config: Config, ready_at_init: bool):
+class ColdStart:
+    """Monotonic marks of one start, from lwa's own start (the interpreter's ~10 ms before it are
+    not seen); the cold-start line is logged once the first invocation is answered."""
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.title = "cold start"
+        self.marks: dict[str, float] = {}
+        self._done: list = []
+
+    def mark(self, name: str) -> None:
+        self.marks.setdefault(name, time.monotonic())
+
+    def restored(self) -> None:
+        """SnapStart: the snapshot was restored; the figures count from now."""
+        self.started, self.title, self.marks = time.monotonic(), "cold start after restore", {}
+
+    def answered(self) -> None:
+        """Called by each slot's first Runtime API answer; logs at the first of them."""
+        now = time.monotonic()
+        self._done.append(True)
+        if len(self._done) > 1:
+            return
+        shown = [f"{name} {(at - self.started) * 1000:.0f} ms" for name, at in self.marks.items()]
+        rid = getattr(logs.current, "request_id", None)
+        logs.current.request_id = None  # a line about the process, not about this invocation
+        try:
+            log.info("%s: %s", self.title, ", ".join([*shown, f"first response {(now - self.started) * 1000:.0f} ms"]))
+        finally:
+            logs.current.request_id = rid
+
+
+class Serving:
+    """The slot threads and the `Slots` they share, built once `lwa.loop` is loaded."""
+
+    def __init__(self, config: Config, holder: AppHolder, stop: StopFlag, cold: ColdStart) -> None:
+        self.config = config
+        self.holder = holder
+        self.stop = stop
+        self.cold = cold
+        self.gate: Callable[[float], None] | None = None
+        self.shared: Slots | None = None
+        self._lock = threading.Lock()
+
+    def start(self, ready_at_init: bool) -> None:
+        self.gate = _async_gate(self.config, ready_at_init, self.cold)
+        for n in range(self.config.concurrency):
+            runtime = RuntimeClient(self.config.runtime_api, self.cold.answered)
+            threading.Thread(target=self._slot, args=(runtime,), name=f"lwa-slot-{n}", daemon=True).start()
+
+    def _slots(self) -> Slots:
+        self.holder.preloaded.wait()
+        from . import loop  # noqa: PLC0415 - loaded by the lwa-import thread (or its error is below)
+
+        with self._lock:
+            if self.shared is None:
+                self.shared = loop.Slots(self.config, self.holder.get, self.gate, self.stop)
+            return self.shared
+
+    def _slot(self, runtime: RuntimeClient) -> None:
+        """Thread body: the first poll goes out at once; then the loop takes over."""
+        try:
+            inv = runtime.next(self.stop)
+        except Exception:  # as loop.run_slot: a fault in polling must not cost the slot
+            log.exception("polling /next failed unexpectedly; retrying")
+            runtime.close()
+            inv = None
+        shared = self._slots()
+        from . import loop  # noqa: PLC0415 - loaded by now (see _slots)
+
+        if inv is not None:
+            shared.enter()
+            try:
+                loop.handle(inv, shared, runtime)
+            finally:
+                shared.leave()
+        loop.run_slot(shared, runtime)
+
+
+def _async_gate(config: Config, ready_at_init: bool, cold: ColdStart) -> Callable[[float], None] | None:
     """Async init: until the app is ready, each invocation first finishes the readiness wait,
     bounded by its own deadline (then AppConnectionError, never a silent Lambda timeout)."""
     if ready_at_init or not config.async_init:
@@ -87,6 +187,7 @@ def _async_gate(config: Config, ready_at_init: bool):
                 ready, last = readiness.wait_ready(config, None, deadline - started, started)
                 if not ready:
                     raise AppConnectionError(readiness.not_ready_message(config, time.monotonic() - started, last))
+                cold.mark("app healthy")
                 state["ready"] = True
 
     return wait
@@ -111,7 +212,7 @@ def _port_warnings(config: Config, environ: Mapping[str, str]) -> tuple[str, ...
         out.append("sam local uses port 8080 itself: set AWS_LWA_PORT (and your app's port) to another one")
     if config.port == 3000:
         try:
-            others = [name for name in os.listdir("/opt/extensions") if name != "lambda-adapter"]
+            others = [name for name in os.listdir("/opt/extensions") if name != extension.NAME]
         except OSError:
             others = []
         if others:
@@ -122,6 +223,32 @@ def _port_warnings(config: Config, environ: Mapping[str, str]) -> tuple[str, ...
     return tuple(out)
 
 
+def _config_failed(environ: Mapping[str, str], exc: ConfigError) -> int:
+    """Unusable configuration: say so once, as an init error Lambda shows the invoker."""
+    real_api = (environ.get("AWS_LAMBDA_RUNTIME_API") or "").removeprefix("http://")
+    if not real_api:
+        log.error("invalid configuration: %s", exc)
+        return 1
+    try:
+        extension.register(real_api)
+    except LwaError as reg:
+        log.error("Extension registration failed - terminating process: %s", reg)
+    return _init_fail(real_api, "Runtime.InvalidConfiguration", f"invalid configuration: {exc}")
+
+
+def _snapstart(config: Config, holder: AppHolder, stop: StopFlag, serving: Serving, outcome: list) -> None:
+    """Thread body: the SnapStart lifecycle, then the slots; a failure or a stop ends the process."""
+    from .snapstart import run_hooks  # noqa: PLC0415 - SnapStart functions only
+
+    code = run_hooks(config, holder, config.runtime_api, stop, serving.cold.restored)
+    if code is not None:
+        outcome.append(code)
+        stop.set()
+        return
+    serving.cold.mark("app healthy")
+    serving.start(True)
+
+
 def main(environ: Mapping[str, str]) -> int:
     started = time.monotonic()
     stop = StopFlag()
@@ -130,16 +257,7 @@ def main(environ: Mapping[str, str]) -> int:
     try:
         config = load_config(environ)
     except ConfigError as exc:
-        # Unusable configuration: say so once, as an init error Lambda shows the invoker.
-        real_api = (environ.get("AWS_LAMBDA_RUNTIME_API") or "").removeprefix("http://")
-        if not real_api:
-            log.error("invalid configuration: %s", exc)
-            return 1
-        try:
-            extension.register(real_api)
-        except LwaError as reg:
-            log.error("Extension registration failed - terminating process: %s", reg)
-        return _init_fail(real_api, "Runtime.InvalidConfiguration", f"invalid configuration: {exc}")
+        return _config_failed(environ, exc)
     for warning in config.warnings + _port_warnings(config, environ):
         log.warning("%s", warning)
     if not config.runtime_api_set:
@@ -149,24 +267,23 @@ def main(environ: Mapping[str, str]) -> int:
         )
         return 0
 
-    shutdown_info: dict = {}
-
     try:
         ident = extension.register(config.extension_api)
     except LwaError as exc:
         log.error("Extension registration failed - terminating process: %s", exc)
         return 1
-    # Only now: Lambda starts the app once every extension has registered (SPEC §2.2), so the
-    # import hides behind the app's boot; started earlier, it slows the registration (GIL).
-    holder = _AppHolder(config)
+    cold = ColdStart(started)
+    cold.mark("lwa ready")
+    sys.setswitchinterval(STARTUP_SWITCH_INTERVAL_S)  # back to the default at the first answer
+    holder = AppHolder(config)
+    shutdown_info: dict = {}
     threading.Thread(
         target=extension.watch, args=(config.extension_api, ident, stop, shutdown_info), name="lwa-extension",
         daemon=True,
     ).start()
     log.info(
         "lwa ready to wait for the app: %s (%s), invoke mode %s, %d slot(s)",
-        config.readiness_url if config.readiness_protocol == "http" else f"tcp://{config.app_netloc}",
-        config.readiness_protocol, config.invoke_mode, config.concurrency,
+        config.readiness_target, config.readiness_protocol, config.invoke_mode, config.concurrency,
     )
 
     budget = ASYNC_INIT_BUDGET_S if config.async_init else config.readiness_timeout_s
@@ -176,31 +293,29 @@ def main(environ: Mapping[str, str]) -> int:
     if not ready and not config.async_init:
         message = readiness.not_ready_message(config, time.monotonic() - started, last)
         return _init_fail(config.runtime_api, "Runtime.AppNotReady", message)
-    if not ready:
+    if ready:
+        cold.mark("app healthy")
+    else:
         log.info("app not ready after %.1fs: ending Init, the first invocation finishes the wait", budget)
 
+    serving = Serving(config, holder, stop, cold)
+    outcome: list[int] = []
     if config.snapstart:
-        from .snapstart import run_hooks  # noqa: PLC0415 - SnapStart functions only
-
-        failed = run_hooks(config, holder, config.runtime_api)
-        if failed is not None:
-            return failed
-
-    from .loop import Slots, run_slot  # noqa: PLC0415 - after readiness: keeps the wait lean
-
-    shared = Slots(config, holder.get, _async_gate(config, ready), stop)
-    for n in range(config.concurrency):
         threading.Thread(
-            target=run_slot, args=(shared, RuntimeClient(config.runtime_api)), name=f"lwa-slot-{n}", daemon=True
+            target=_snapstart, args=(config, holder, stop, serving, outcome), name="lwa-snapstart", daemon=True
         ).start()
+    else:
+        serving.start(ready)
 
     stop.wait()
+    if outcome:
+        return outcome[0]
     deadline_ms = shutdown_info.get("deadlineMs")
     budget_s = SHUTDOWN_BUDGET_S
     if isinstance(deadline_ms, (int, float)):
         budget_s = max(0.0, min(budget_s, deadline_ms / 1000.0 - time.time() - 0.2))
-    drained = shared.drain(time.monotonic() + budget_s)
-    if not drained:
+    shared = serving.shared
+    if shared is not None and not shared.drain(time.monotonic() + budget_s):
         log.warning("shutting down with %d invocation(s) still in flight", shared.in_flight)
     if holder.app is not None:
         holder.app.close()

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING
-
 from .errors import RuntimeApiError
 from .logs import log
 from .wire import Connection
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .signals import StopFlag
 
 
-NAME = "lambda-adapter"  # must equal the file name under /opt/extensions (SPEC §2.1)
+NAME = "lambda-adapter"  # must equal the file name under /opt/extensions (docs/behaviour.md §2.1)
 PREFIX = "/2020-01-01/extension"
 
 
@@ -51,6 +49,8 @@ def _register(netloc: str, body: bytes) -> str:
 
 def watch(netloc: str, ident: str, stop: StopFlag, shutdown_info: dict) -> None:
     """Thread body: wait for events; SHUTDOWN (or a lost Extensions API) means stop."""
+    import json  # noqa: PLC0415 - this thread's only; `json` stays off the way to the first poll
+
     conn = Connection(netloc)
     try:
         while not stop.is_set():

@@ -8,11 +8,13 @@ set by the loop, so concurrent slots never see each other's ids.
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 import time
-from typing import IO, Mapping
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Mapping
 
 current = threading.local()  # .request_id while a thread serves an invocation
 
@@ -47,15 +49,18 @@ class Logger:
     def __init__(self) -> None:
         # Until `setup`: warnings and worse to stderr, as `logging` does for an unconfigured logger.
         self.level = WARNING
-        self.json = False
+        self.json = None  # json.dumps once the JSON format is chosen: `json` stays off the TEXT path
         self.stream: IO[str] = sys.stderr
         self._lock = threading.Lock()
 
     def configure(self, level: int, json_format: bool, stream: IO[str]) -> None:
-        self.level, self.json, self.stream = level, json_format, stream
+        if json_format:
+            import json  # noqa: PLC0415 - JSON log format only
 
-    def isEnabledFor(self, level: int) -> bool:  # noqa: N802 - the logging API's name
-        return level >= self.level
+            self.json = json.dumps
+        else:
+            self.json = None
+        self.level, self.stream = level, stream
 
     def log(self, level: int, message: str, *args: object, exc_text: str | None = None) -> None:
         if level < self.level:
@@ -69,7 +74,7 @@ class Logger:
                 entry["requestId"] = rid
             if exc_text:
                 entry["stackTrace"] = exc_text.splitlines()
-            line = json.dumps(entry, ensure_ascii=False)
+            line = self.json(entry, ensure_ascii=False)
         else:
             line = f"{name} {text}"
             if rid:
@@ -82,9 +87,6 @@ class Logger:
                 self.stream.flush()
             except (OSError, ValueError):
                 pass  # a closed stdout must never fail an invocation
-
-    def trace(self, message: str, *args: object) -> None:
-        self.log(TRACE, message, *args)
 
     def debug(self, message: str, *args: object) -> None:
         self.log(DEBUG, message, *args)

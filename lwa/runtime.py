@@ -1,20 +1,24 @@
-"""Runtime API client: the only module that knows `/2018-06-01/runtime/...` and `Lambda-Runtime-*`.
+"""Runtime API client: the only module that knows `/2018-06-01/runtime/...` and `Lambda-Runtime-*`
+(streaming imports its trailer names from here).
 
-Each slot thread owns one `RuntimeClient` (one keep-alive socket), so slots never contend.
+Each slot thread owns one `RuntimeClient` (one keep-alive socket), so slots never contend. It is
+on the way to the first poll, so it imports neither `json` nor `model` (and with it `typing`) at
+module level: both are first needed when an event arrives, and by then they are loaded.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from typing import TYPE_CHECKING
 
 from .errors import RuntimeApiError
 from .logs import log
-from .model import Invocation
 from .wire import ChunkedWriter, Connection
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Callable
+
+    from .model import Invocation
     from .signals import StopFlag
 
 
@@ -35,20 +39,29 @@ POST_ATTEMPTS = 3
 
 
 def error_body(error_type: str, message: str) -> bytes:
+    import json  # noqa: PLC0415 - loaded long before any error is posted; see the module docstring
+
     return json.dumps({"errorType": error_type, "errorMessage": message}, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 class RuntimeClient:
-    def __init__(self, netloc: str) -> None:
+    """`on_answer` is called once, after the first response or error this client delivered."""
+
+    def __init__(self, netloc: str, on_answer: Callable[[], None] | None = None) -> None:
         self.netloc = netloc
         self.conn = Connection(netloc)
+        self.on_answer = on_answer
 
-    def next(self, stop: StopFlag | None = None) -> Invocation | None:
-        """Block until Lambda hands over an event; transport faults retry with backoff (Q-13).
+    def _answered(self) -> None:
+        hook, self.on_answer = self.on_answer, None
+        if hook is not None:
+            hook()
 
-        Returns None once `stop` is set."""
+    def next(self, stop: StopFlag) -> Invocation | None:
+        """Block until Lambda hands over an event; transport faults retry with backoff
+        (docs/behaviour.md §9.13). Returns None once `stop` is set."""
         delay = BACKOFF_START_S
-        while stop is None or not stop.is_set():
+        while not stop.is_set():
             try:
                 resp = self.conn.request("GET", f"{PREFIX}/invocation/next", timeout=None)
             except OSError as exc:
@@ -61,10 +74,7 @@ class RuntimeClient:
                 else:
                     log.warning("/next answered %d, retrying in %d ms: %s", resp.status, delay * 1000,
                                 resp.body[:200].decode("utf-8", "replace"))
-            if stop is not None:
-                stop.wait(delay)
-            else:
-                time.sleep(delay)
+            stop.wait(delay)
             delay = min(delay * 2, BACKOFF_MAX_S)
         return None
 
@@ -88,6 +98,7 @@ class RuntimeClient:
 
     def post_response(self, request_id: str, payload: bytes) -> None:
         self._post(f"{PREFIX}/invocation/{request_id}/response", payload)
+        self._answered()
 
     def post_error(self, request_id: str, error_type: str, message: str) -> None:
         self._post(
@@ -95,6 +106,7 @@ class RuntimeClient:
             error_body(error_type, message),
             [(ERROR_TYPE_HEADER, "unhandled"), ("Content-Type", "application/json")],
         )
+        self._answered()
 
     def post_init_error(self, error_type: str, message: str) -> None:
         self._post(f"{PREFIX}/init/error", error_body(error_type, message), [(ERROR_TYPE_HEADER, error_type)])
@@ -108,7 +120,8 @@ class RuntimeClient:
         self._post(f"{PREFIX}/restore/error", error_body(error_type, message), [(ERROR_TYPE_HEADER, error_type)])
 
     def open_stream(self, request_id: str) -> ChunkedWriter:
-        """Start a streamed response (SPEC §7.1); the caller writes prelude, separator, body."""
+        """Start a streamed response (docs/behaviour.md §7.1); the caller writes prelude,
+        separator, body."""
         return self.conn.open_chunked(
             "POST",
             f"{PREFIX}/invocation/{request_id}/response",
@@ -118,6 +131,7 @@ class RuntimeClient:
                 ("Trailer", ERROR_TYPE_HEADER),
                 ("Trailer", ERROR_BODY_TRAILER),
             ],
+            self._answered,
         )
 
     def close(self) -> None:
@@ -125,6 +139,8 @@ class RuntimeClient:
 
 
 def _invocation(headers: dict[str, str], body: bytes) -> Invocation | None:
+    from .model import Invocation  # noqa: PLC0415 - see the module docstring
+
     request_id = headers.get(H_REQUEST_ID, "")
     if not request_id or any(c in request_id for c in "/?# \r\n"):
         log.error("/next answered without a usable Lambda-Runtime-Aws-Request-Id; skipping that event")

@@ -1,11 +1,13 @@
 """SnapStart bridge: carry the snapshot lifecycle to the app, with no pooled connection ever
 crossing a snapshot (upstream 1.1). Order: before-checkpoint hook → drop the pool →
-`restore/next` (blocks across the snapshot) → fresh pool → after-restore hook → readiness."""
+`restore/next` (blocks across the snapshot) → fresh pool → after-restore hook → readiness.
+
+It runs on a thread of its own (daemon.py): the main thread only waits for the stop flag, so a
+SIGTERM ends the process even while `restore/next` blocks."""
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 from . import readiness
 from .errors import InvocationError, LwaError
@@ -13,9 +15,13 @@ from .logs import log
 from .model import AppRequest
 from .runtime import RuntimeClient
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .config import Config
+    from typing import Callable
 
+    from .config import Config
+    from .daemon import AppHolder
+    from .signals import StopFlag
 
 
 def call_hook(app, path: str, timeout_s: float) -> str | None:
@@ -30,8 +36,11 @@ def call_hook(app, path: str, timeout_s: float) -> str | None:
     return None
 
 
-def run_hooks(config: Config, holder, runtime_api: str) -> int | None:
-    """Run the lifecycle; an exit code when it failed (after posting the error), else None."""
+def run_hooks(
+    config: Config, holder: AppHolder, runtime_api: str, stop: StopFlag, on_restore: Callable[[], None] | None = None,
+) -> int | None:
+    """Run the lifecycle; an exit code when it failed (after posting the error) or `stop` was set
+    (0), else None: the app is ready to serve."""
     runtime = RuntimeClient(runtime_api)
     try:
         app = holder.get()
@@ -54,6 +63,8 @@ def run_hooks(config: Config, holder, runtime_api: str) -> int | None:
         log.error("restore/next failed: %s", exc)
         return 1
     started = time.monotonic()
+    if on_restore is not None:
+        on_restore()
     app.drop_connections()
     path = config.snapstart_after_restore_path
     if path:
@@ -63,7 +74,9 @@ def run_hooks(config: Config, holder, runtime_api: str) -> int | None:
             log.error("%s", message)
             runtime.post_restore_error("Runtime.AfterRestoreHookError", message)
             return 1
-    ready, last = readiness.wait_ready(config, None, config.readiness_timeout_s, started)
+    ready, last = readiness.wait_ready(config, stop, config.readiness_timeout_s, started)
+    if stop.is_set():
+        return 0
     if not ready:
         message = readiness.not_ready_message(config, time.monotonic() - started, last)
         log.error("after restore: %s", message)

@@ -2,15 +2,20 @@
 
 Why not urllib3 here: it costs ~150 ms to import (ssl, http.client, email), which must not stand
 between process start and the first poll; and it cannot send HTTP trailers, which the streaming
-protocol needs for mid-stream errors (SPEC §7.2).
+protocol needs for mid-stream errors (docs/behaviour.md §7.2).
 """
 
 from __future__ import annotations
 
 import socket
-from typing import NamedTuple
 
-USER_AGENT = "lwa/0.1.0"
+from . import __version__
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable
+
+USER_AGENT = f"lwa/{__version__}"
 _MAX_HEADER_LINE = 65536
 _COPY_LIMIT = 65536  # bigger bodies go out after the head, not copied into one buffer with it
 
@@ -23,10 +28,15 @@ class NoAnswer(WireError):
     """The connection ended before the first byte of a response."""
 
 
-class Response(NamedTuple):
-    status: int
-    headers: dict[str, str]  # lowercase names; a repeated header keeps its last value
-    body: bytes
+class Response:
+    """A whole answer. A `__slots__` class, not a NamedTuple: `typing` stays off the start-up path."""
+
+    __slots__ = ("status", "headers", "body")
+
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers  # lowercase names; a repeated header keeps its last value
+        self.body = body
 
 
 def connect_host(host: str) -> str | bytes:
@@ -107,8 +117,11 @@ class Connection:
                 raise
         raise AssertionError("unreachable")
 
-    def open_chunked(self, method: str, path: str, headers: list[tuple[str, str]]) -> ChunkedWriter:
-        """Start a request with a chunked body the caller writes piece by piece."""
+    def open_chunked(
+        self, method: str, path: str, headers: list[tuple[str, str]], on_finish: Callable[[], None] | None = None,
+    ) -> ChunkedWriter:
+        """Start a request with a chunked body the caller writes piece by piece; `on_finish` is
+        called once the peer has answered it."""
         if self.sock is None:
             self._connect()
         self.sock.settimeout(self.timeout)
@@ -117,7 +130,7 @@ class Connection:
         except BaseException:
             self.close()
             raise
-        return ChunkedWriter(self, method)
+        return ChunkedWriter(self, method, on_finish)
 
     def _readline(self) -> bytes:
         line = self.rfile.readline(_MAX_HEADER_LINE)
@@ -184,9 +197,10 @@ class Connection:
 class ChunkedWriter:
     """The body of a chunked request: `write` sends one chunk at once, `finish` adds trailers."""
 
-    def __init__(self, conn: Connection, method: str) -> None:
+    def __init__(self, conn: Connection, method: str, on_finish: Callable[[], None] | None = None) -> None:
         self.conn = conn
         self.method = method
+        self.on_finish = on_finish
 
     def write(self, data: bytes) -> None:
         if data:
@@ -196,7 +210,10 @@ class ChunkedWriter:
         tail = "".join(f"{k}: {v}\r\n" for k, v in trailers)
         try:
             self.conn.sock.sendall(b"0\r\n" + tail.encode("latin-1") + b"\r\n")
-            return self.conn._read_response(self.method)
+            resp = self.conn._read_response(self.method)
         except BaseException:
             self.conn.close()
             raise
+        if self.on_finish is not None:
+            self.on_finish()
+        return resp

@@ -71,9 +71,9 @@ def test_daemon_loads_urllib3_without_tls():
     code = f"""
 import json, sys
 sys.path.append({str(packages)!r})
-from lwa.daemon import _import_app
+from lwa.daemon import import_app
 from lwa.config import load_config
-app = _import_app()(load_config({{}}))
+app = import_app()(load_config({{}}))
 print(json.dumps(sorted(sys.modules)))
 """
     done = _python("-c", code)
