@@ -136,9 +136,11 @@ def test_build_is_reproducible(builds: tuple[Path, Path, str], arch: str) -> Non
     assert f"{first / name} {len(a)} bytes" in output
 
 
-def test_dir_tree_is_the_zip_unpacked(layer_zip: Path, tmp_path: Path) -> None:
+def test_dir_tree_is_the_zip_unpacked(tmp_path: Path) -> None:
     """`--dir` writes the host zip's files with the same bytes, modes and fixed time, replaces
     only what the layer owns in an existing /opt, and leaves everything else there alone."""
+    build(tmp_path / "zip", "--arch", HOST_ARCH)  # right before the tree: the same sources
+    layer_zip = tmp_path / "zip" / f"lambda-adapter-layer-{HOST_ARCH}.zip"
     dest = tmp_path / "opt"
     (dest / "extensions").mkdir(parents=True)
     (dest / "extensions" / "other-extension").write_text("another layer's\n")
