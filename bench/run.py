@@ -24,7 +24,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
-EVENTS = REPO.parent / "shared" / "events"
+EVENTS = REPO / "tests" / "events"
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(BENCH))
 

@@ -1,4 +1,4 @@
-"""Every real HTTP event in ../shared/events through a real lwa process, buffered mode.
+"""Every real HTTP event in tests/events through a real lwa process, buffered mode.
 
 For each event the test derives what the app must receive (method, path, query, headers, body)
 from the event itself, and checks what Lambda got back against the source's envelope shape.
@@ -12,7 +12,8 @@ from urllib.parse import parse_qsl, quote
 
 import pytest
 
-from tests.conftest import Lwa, base_env, event_files, load_event
+from tests.support.events import event_bytes, event_files, load_event, v2_event
+from tests.support.process import Lwa, base_env
 from tests.support.apps import AppServer, echo, fixed, routes
 from tests.support.runtime_api import RuntimeApiServer
 
@@ -168,17 +169,9 @@ def cookie_stack(run_lwa):
         yield runtime, app
 
 
-def _v2(path: str, **extra) -> dict:
-    event = load_event("apigw-v2/rust-runtime__apigw_v2_proxy_request_minimal.json")
-    event["rawPath"] = path
-    event["requestContext"]["http"]["path"] = path
-    event.update(extra)
-    return event
-
-
 def test_response_envelopes_keep_every_header_and_cookie(cookie_stack):
     runtime, _ = cookie_stack
-    v2 = _one(runtime, _v2("/cookies")).json()
+    v2 = _one(runtime, v2_event("GET", "/cookies")).json()
     assert v2["statusCode"] == 201 and v2["body"] == "made"
     assert v2["cookies"] == ["a=1; Path=/", "b=2; HttpOnly"]
     assert v2["headers"]["x-multi"] == "x, y"
@@ -210,7 +203,7 @@ def test_response_envelopes_keep_every_header_and_cookie(cookie_stack):
 def test_binary_body_round_trips_as_base64(cookie_stack):
     runtime, app = cookie_stack
     payload = bytes(range(256))
-    event = _v2("/png", body=base64.b64encode(payload).decode(), isBase64Encoded=True)
+    event = v2_event("GET", "/png", body=base64.b64encode(payload).decode(), b64=True)
     event["requestContext"]["http"]["method"] = "POST"
     envelope = _one(runtime, event).json()
     assert app.requests[-1].body == payload
@@ -220,12 +213,12 @@ def test_binary_body_round_trips_as_base64(cookie_stack):
 
 def test_error_status_codes_fail_the_invocation_with_status_and_body(cookie_stack):
     runtime, _ = cookie_stack
-    result = _one(runtime, _v2("/boom"))
+    result = _one(runtime, v2_event("GET", "/boom"))
     assert result.kind == "error"
     body = result.json()
     assert body["errorType"] == "HttpStatusError"
     assert json.loads(body["errorMessage"]) == {"statusCode": 503, "body": "busy"}
-    ok = _one(runtime, _v2("/missing")).json()
+    ok = _one(runtime, v2_event("GET", "/missing")).json()
     assert ok["statusCode"] == 404 and ok["body"] == "<h1>nope</h1>"
 
 
@@ -234,7 +227,7 @@ def test_passthrough_events_post_raw_bytes_and_return_the_app_json(run_lwa):
     with RuntimeApiServer() as runtime, AppServer(answers) as app:
         run_lwa(runtime, app.port, AWS_LWA_READINESS_CHECK_PATH="/healthz")
         for name in event_files("passthrough", "websocket"):
-            raw = (pytest.importorskip("pathlib").Path(__file__).resolve().parents[2].parent / "shared/events" / name).read_bytes()
+            raw = event_bytes(name)
             result = _one(runtime, raw)
             assert result.kind == "response", name
             assert result.body == b'{"batchItemFailures": [],"z":1,"a":2}', "returned as-is, key order kept"
@@ -265,15 +258,15 @@ def test_base_path_authorization_source_and_custom_passthrough_path(run_lwa):
     with RuntimeApiServer() as runtime, AppServer(echo) as app:
         run_lwa(runtime, app.port, AWS_LWA_READINESS_CHECK_PATH="/healthz", AWS_LWA_REMOVE_BASE_PATH="prod/",
                 AWS_LWA_AUTHORIZATION_SOURCE="X-Auth-Token", AWS_LWA_PASS_THROUGH_PATH="/sqs")
-        event = _v2("/prod/api/data", headers={"x-auth-token": "Bearer t", "authorization": "AWS4 sig"})
+        event = v2_event("GET", "/prod/api/data", headers={"x-auth-token": "Bearer t", "authorization": "AWS4 sig"})
         _one(runtime, event)
         seen = app.requests[-1]
         assert seen.path == "/api/data"
         assert seen.header_all("authorization") == ["Bearer t"]
         assert seen.header("x-auth-token") is None
-        _one(runtime, _v2("/prodv2/x"))
+        _one(runtime, v2_event("GET", "/prodv2/x"))
         assert app.requests[-1].path == "/prodv2/x", "only at a segment boundary"
-        _one(runtime, _v2("/prod"))
+        _one(runtime, v2_event("GET", "/prod"))
         assert app.requests[-1].path == "/"
         _one(runtime, {"Records": []})
         assert app.requests[-1].target == "/sqs"
@@ -284,12 +277,12 @@ def test_context_headers_come_from_the_invocation_only(run_lwa):
         run_lwa(runtime, app.port, AWS_LWA_READINESS_CHECK_PATH="/healthz")
         spoof = {"x-amz-tenant-id": "evil", "x-amzn-request-context": "{}", "x-amzn-lambda-context": "{}",
                  "x-amzn-trace-id": "Root=spoofed"}
-        _one(runtime, _v2("/a", headers=dict(spoof)))
+        _one(runtime, v2_event("GET", "/a", headers=dict(spoof)))
         seen = app.requests[-1]
         assert seen.header("x-amz-tenant-id") is None
         assert seen.header("x-amzn-trace-id") is None
         assert json.loads(seen.header("x-amzn-request-context"))["http"]["method"] == "GET"
-        _one(runtime, _v2("/b", headers=dict(spoof)), tenant_id="tenant-abc-123",
+        _one(runtime, v2_event("GET", "/b", headers=dict(spoof)), tenant_id="tenant-abc-123",
              client_context=json.dumps({"client": {"appTitle": "t"}, "custom": {"k": "v"}, "env": {"e": "1"}}),
              cognito_identity=json.dumps({"cognitoIdentityId": "id1", "cognitoIdentityPoolId": "pool1"}))
         seen = app.requests[-1]
@@ -302,7 +295,7 @@ def test_context_headers_come_from_the_invocation_only(run_lwa):
         assert context["client_context"]["client"]["appTitle"] == "t"
         assert context["client_context"]["custom"] == {"k": "v"}
         assert context["client_context"]["environment"] == {"e": "1"}
-        _one(runtime, _v2("/c"), client_context="{not json", cognito_identity="[]")
+        _one(runtime, v2_event("GET", "/c"), client_context="{not json", cognito_identity="[]")
         context = json.loads(app.requests[-1].header("x-amzn-lambda-context"))
         assert context["client_context"] is None and context["identity"] is None
 
@@ -312,16 +305,16 @@ def test_bad_input_gets_an_error_and_the_next_invocation_works(run_lwa):
         run_lwa(runtime, app.port, AWS_LWA_READINESS_CHECK_PATH="/healthz")
         bad = _one(runtime, b"{not json")
         assert bad.kind == "error" and bad.json()["errorType"] == "InvalidEvent"
-        b64 = _one(runtime, _v2("/x", body="***", isBase64Encoded=True))
+        b64 = _one(runtime, v2_event("GET", "/x", body="***", b64=True))
         assert b64.json()["errorType"] == "InvalidEvent" and "base64" in b64.json()["errorMessage"]
-        typed = _v2("/x")
+        typed = v2_event("GET", "/x")
         typed["headers"] = {"a": 1}
         assert _one(runtime, typed).json()["errorType"] == "InvalidEvent"
-        crlf = _one(runtime, _v2("/x", headers={"x-evil": "a\r\nx-injected: 1", "ok": "fine"}))
+        crlf = _one(runtime, v2_event("GET", "/x", headers={"x-evil": "a\r\nx-injected: 1", "ok": "fine"}))
         assert crlf.kind == "response"
         seen = app.requests[-1]
         assert seen.header("x-injected") is None and seen.header("x-evil") is None and seen.header("ok") == "fine"
-        assert _one(runtime, _v2("/after")).kind == "response"
+        assert _one(runtime, v2_event("GET", "/after")).kind == "response"
         assert app.requests[-1].path == "/after"
         assert len(app.requests) == 2, "invalid events never reached the app"
 
@@ -332,10 +325,10 @@ def test_app_down_gives_app_connection_error_then_recovers(run_lwa):
         runtime.wait_polling(1, timeout=15)
         port = app.port
         app.stop()
-        down = _one(runtime, _v2("/x"))
+        down = _one(runtime, v2_event("GET", "/x"))
         assert down.kind == "error" and down.json()["errorType"] == "AppConnectionError"
         with AppServer(echo, port=port) as again:
-            assert _one(runtime, _v2("/y")).kind == "response"
+            assert _one(runtime, v2_event("GET", "/y")).kind == "response"
             assert again.requests[-1].path == "/y"
 
 
@@ -343,7 +336,7 @@ def test_huge_error_body_is_cut_so_the_error_still_posts(run_lwa):
     big = ("é" * (700 * 1024)).encode()  # 1.4 MB of two-byte characters
     with RuntimeApiServer() as runtime, AppServer(fixed(500, [("Content-Type", "text/plain")], big)) as app:
         run_lwa(runtime, app.port, AWS_LWA_READINESS_CHECK_PATH="/healthz", AWS_LWA_ERROR_STATUS_CODES="500")
-        result = _one(runtime, _v2("/x"))
+        result = _one(runtime, v2_event("GET", "/x"))
         assert result.kind == "error" and len(result.body) < 1_300_000
         message = json.loads(result.json()["errorMessage"])
         assert message["statusCode"] == 500

@@ -12,7 +12,8 @@ from types import SimpleNamespace
 import brotli
 import pytest
 
-from tests.conftest import REPO, Lwa, base_env, load_event
+from tests.support.events import REPO, load_event
+from tests.support.process import Lwa, base_env
 from tests.support.apps import AppServer, fixed, routes
 from tests.support.runtime_api import RuntimeApiServer
 

@@ -1,5 +1,5 @@
 """The examples, run unchanged through lwa: each app starts from its own run.sh, lwa forwards
-real Lambda events (from shared/events, re-pointed at the example's routes), and the Lambda
+real Lambda events (from tests/events, re-pointed at the example's routes), and the Lambda
 results are checked. Flask, FastAPI and Express run beside `python -m lwa` and the fake Runtime
 API; PHP and Express also run as their images run them, under AWS's Runtime Interface Emulator
 with the self-contained extension (built once per module: `layer-build.sh --self-contained
@@ -28,11 +28,10 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.conftest import stop_process
+from tests.support.events import EVENTS
+from tests.support.process import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("LWA_SHARED_DIR") or REPO.parent / "shared")
-EVENTS = SHARED / "events"
 EXAMPLES = REPO / "examples"
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
@@ -52,10 +51,7 @@ EVENT_FILES = {
 # ---- events -----------------------------------------------------------------------------------
 
 def load_event(kind: str) -> dict[str, Any]:
-    path = EVENTS / EVENT_FILES[kind]
-    if not path.exists():
-        pytest.skip(f"shared events not found at {EVENTS} (set LWA_SHARED_DIR)")
-    return json.loads(path.read_text())
+    return json.loads((EVENTS / EVENT_FILES[kind]).read_bytes())
 
 
 def http_event(kind: str, method: str, path: str, query: dict[str, str] | None = None,

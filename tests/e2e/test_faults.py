@@ -19,25 +19,11 @@ import pytest
 
 from tests.support import apps, raw_app
 from tests.support.apps import AppServer
+from tests.support.events import v2_event
 from tests.support.raw_app import RawApp
 from tests.support.runtime_api import RuntimeApiServer, listen_socket
 
 WAIT_S = 10.0
-
-
-def v2_event(method: str = "GET", path: str = "/", body: bytes | None = None, marker: str | None = None) -> dict:
-    """A Function URL / HTTP API event; `marker` travels in the path's query so the app can be searched."""
-    marker = marker or uuid.uuid4().hex
-    return {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": f"m={marker}",
-        "headers": {"host": "abc.lambda-url.us-east-1.on.aws", "content-type": "application/octet-stream"},
-        "requestContext": {"http": {"method": method, "path": path}, "stage": "$default", "requestId": marker},
-        "body": base64.b64encode(body).decode() if body is not None else None,
-        "isBase64Encoded": body is not None,
-    }
 
 
 def outcomes(api: RuntimeApiServer, rid: str) -> list:
@@ -133,7 +119,7 @@ def test_reset_before_response_on_a_reused_connection(api, app, method, expected
     ok_response(api)  # leaves a pooled keep-alive connection
     app.handler = apps.reset_before_response()
     marker = uuid.uuid4().hex
-    rid = api.push(v2_event(method, "/reset", b"payload", marker))
+    rid = api.push(v2_event(method, "/reset", body=b"payload", marker=marker))
     err = error_of(one_outcome(api, rid))
     assert err["errorType"] == "AppConnectionError"
     seen = marked(app.requests, marker)
@@ -147,7 +133,7 @@ def test_reset_before_response_on_a_fresh_connection_is_not_retried(api, app, st
     app.handler = apps.reset_before_response()
     start(api, app.port)
     marker = uuid.uuid4().hex
-    rid = api.push(v2_event("GET", "/reset", None, marker))
+    rid = api.push(v2_event("GET", "/reset", marker=marker))
     assert error_of(one_outcome(api, rid))["errorType"] == "AppConnectionError"
     assert len(marked(app.requests, marker)) == 1
     app.handler = apps.echo
@@ -164,7 +150,7 @@ def test_reset_mid_request_body_is_never_sent_twice(api, raw, method, warm, star
         ok_response(api)
     raw.handler = raw_app.reset_mid_request(1024)
     marker = uuid.uuid4().hex
-    rid = api.push(v2_event(method, "/upload", bytes(range(256)) * 16384, marker))
+    rid = api.push(v2_event(method, "/upload", body=bytes(range(256)) * 16384, marker=marker))
     err = error_of(one_outcome(api, rid))
     assert err["errorType"] == "AppConnectionError", err
     seen = marked(raw.requests(), marker)
@@ -185,7 +171,7 @@ def test_stale_pooled_connection_retry_rule(api, raw, how, start) -> None:
     ok_response(api)  # conn 1 answered its first request and sits in the pool
     for method in ("GET", "PUT", "DELETE"):
         marker = uuid.uuid4().hex
-        rid = api.push(v2_event(method, "/idem", b"x" if method == "PUT" else None, marker))
+        rid = api.push(v2_event(method, "/idem", body=b"x" if method == "PUT" else None, marker=marker))
         result = one_outcome(api, rid)
         assert result.kind == "response", result.body[:300]
         seen = marked(raw.requests(), marker)
@@ -193,7 +179,7 @@ def test_stale_pooled_connection_retry_rule(api, raw, how, start) -> None:
         assert seen[0].conn_id != seen[1].conn_id
     for method in ("POST", "PATCH"):
         marker = uuid.uuid4().hex
-        rid = api.push(v2_event(method, "/once", b"body", marker))
+        rid = api.push(v2_event(method, "/once", body=b"body", marker=marker))
         err = error_of(one_outcome(api, rid))
         assert err["errorType"] == "AppConnectionError"
         seen = marked(raw.requests(), marker)
@@ -231,7 +217,7 @@ def test_reset_mid_response_is_truncated_and_the_loop_goes_on(api, app, start) -
     for chunked in (False, True):
         app.handler = apps.reset_mid_response(5000, chunked=chunked)
         marker = uuid.uuid4().hex
-        rid = api.push(v2_event("GET", "/dl", None, marker))
+        rid = api.push(v2_event("GET", "/dl", marker=marker))
         err = error_of(one_outcome(api, rid))
         assert err["errorType"] == "AppResponseTruncated", err
         assert len(marked(app.requests, marker)) == 1  # response bytes were read: no retry
@@ -271,7 +257,7 @@ def test_slow_app_is_cut_at_the_deadline(api, raw, fault, start) -> None:
     raw.handler = raw_app.drip(200, 0.05) if fault == "drip" else raw_app.stall_reading()
     deadline_ms = int(time.time() * 1000) + 1500
     body = b"z" * (4 << 20) if fault == "stall_reading" else None
-    rid = api.push(v2_event("POST", "/slow", body), deadline_ms=deadline_ms)
+    rid = api.push(v2_event("POST", "/slow", body=body), deadline_ms=deadline_ms)
     result = one_outcome(api, rid, timeout=5)
     assert error_of(result)["errorType"] == "AppTimeout"
     assert wall(result.received_at) < deadline_ms / 1000.0
@@ -282,7 +268,7 @@ def test_slow_app_is_cut_at_the_deadline(api, raw, fault, start) -> None:
 def test_deadline_already_past_fails_without_calling_the_app(api, app, start) -> None:
     start(api, app.port)
     marker = uuid.uuid4().hex
-    rid = api.push(v2_event("GET", "/late", None, marker), deadline_ms=int(time.time() * 1000) + 50)
+    rid = api.push(v2_event("GET", "/late", marker=marker), deadline_ms=int(time.time() * 1000) + 50)
     assert error_of(one_outcome(api, rid))["errorType"] == "AppTimeout"
     assert marked(app.requests, marker) == []
     ok_response(api)
@@ -316,7 +302,7 @@ def test_malformed_app_response(api, raw, name, start) -> None:
     start(api, raw.port)
     raw.handler = raw_app.raw_answer(payload)
     marker = uuid.uuid4().hex
-    rid = api.push(v2_event("GET", "/bad", None, marker))
+    rid = api.push(v2_event("GET", "/bad", marker=marker))
     err = error_of(one_outcome(api, rid))
     assert err["errorType"] == error_type, err
     assert len(marked(raw.requests(), marker)) == 1
@@ -350,7 +336,7 @@ def test_app_restart_between_invocations_never_duplicates(api, app, rst, start) 
     for round_ in range(4):
         for method in (("POST", "GET") if round_ % 2 else ("GET", "POST")):
             marker = uuid.uuid4().hex
-            rid = api.push(v2_event(method, "/r", b"data" if method == "POST" else None, marker))
+            rid = api.push(v2_event(method, "/r", body=b"data" if method == "POST" else None, marker=marker))
             result = one_outcome(api, rid)
             assert result.kind == "response", result.body[:300]
             seen = marked(app.requests, marker)
@@ -414,7 +400,7 @@ def test_one_failed_post_is_retried_and_accepted_once(api, app, endpoint, fault,
     if endpoint == "error":
         app.handler = apps.reset_before_response()
     api.inject(endpoint, fault)
-    rid = api.push(v2_event("POST", "/p", b"x"))
+    rid = api.push(v2_event("POST", "/p", body=b"x"))
     result = one_outcome(api, rid)
     assert result.kind == endpoint
     rejected = [r for r in api.results_for(rid) if r.rejected]
@@ -504,7 +490,7 @@ def test_mixed_faults_under_concurrency_each_get_their_own_outcome(api, app, sta
         marker = uuid.uuid4().hex
         deadline = int(time.time() * 1000) + (1500 if path == "/hang" else 20000)
         method = "POST" if path in ("/ok", "/trunc") else "GET"
-        rid = api.push(v2_event(method, path, marker.encode() if method == "POST" else None, marker),
+        rid = api.push(v2_event(method, path, body=marker.encode() if method == "POST" else None, marker=marker),
                        deadline_ms=deadline)
         pushed.append((rid, path, marker))
     for rid, path, marker in pushed:

@@ -19,7 +19,8 @@ from urllib.parse import parse_qsl, unquote_to_bytes
 
 import pytest
 
-from tests.conftest import Lwa, base_env
+from tests.support.events import v2_event as v2
+from tests.support.process import Lwa, base_env
 from tests.support import apps
 from tests.support.apps import AppServer
 from tests.support.runtime_api import RuntimeApiServer
@@ -77,18 +78,6 @@ def error_type(result) -> str:
 
 
 # ---- event builders -----------------------------------------------------------------------------
-
-def v2(method="GET", path="/", query="", headers=None, body=None, b64=False, cookies=None) -> dict:
-    event = {
-        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query,
-        "headers": {"host": "abc.lambda-url.us-east-1.on.aws", **(headers or {})},
-        "requestContext": {"http": {"method": method, "path": path}, "stage": "$default"},
-        "body": body, "isBase64Encoded": b64,
-    }
-    if cookies is not None:
-        event["cookies"] = cookies
-    return event
-
 
 def v1(method="GET", path="/", headers=None, multi=None, query=None, multi_query=None, body=None, b64=False) -> dict:
     return {

@@ -25,11 +25,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import stop_process as stop
+from tests.support.events import EVENTS
+from tests.support.process import stop_process as stop
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("LWA_SHARED_DIR") or REPO.parent / "shared")
-EVENTS = SHARED / "events"
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
@@ -87,10 +86,7 @@ def unzip_layer(zip_path: Path, root: Path) -> Path:
 
 
 def load_event(relpath: str) -> dict:
-    path = EVENTS / relpath
-    if not path.exists():
-        pytest.skip(f"shared events not found at {EVENTS} (set LWA_SHARED_DIR)")
-    return json.loads(path.read_text())
+    return json.loads((EVENTS / relpath).read_bytes())
 
 
 # ---- the build --------------------------------------------------------------------------------

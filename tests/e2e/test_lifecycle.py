@@ -10,20 +10,11 @@ import time
 
 import pytest
 
-from tests.conftest import load_event
+from tests.support.events import v2_event
 from tests.support.apps import AppServer, echo, fixed, hang, routes, sleep
 from tests.support.runtime_api import RuntimeApiServer
 
 HEALTH = {"AWS_LWA_READINESS_CHECK_PATH": "/healthz"}
-
-
-def _v2(path: str = "/", body: str | None = None) -> dict:
-    event = load_event("apigw-v2/rust-runtime__apigw_v2_proxy_request_minimal.json")
-    event["rawPath"] = path
-    if body is not None:
-        event["body"] = body
-        event["requestContext"]["http"]["method"] = "POST"
-    return event
 
 
 def test_registers_then_polls_only_after_the_app_is_ready(run_lwa):
@@ -55,7 +46,7 @@ def test_tcp_readiness(run_lwa):
         run_lwa(runtime, app.port, AWS_LWA_READINESS_CHECK_PROTOCOL="TCP")
         runtime.wait_polling(1, timeout=10)
         assert not app.health_checks and not app.requests, "TCP readiness sends no HTTP request"
-        rid = runtime.push(_v2("/tcp"))
+        rid = runtime.push(v2_event("GET", "/tcp"))
         assert runtime.wait_result(rid).kind == "response"
 
 
@@ -93,7 +84,7 @@ def test_deprecated_names_warn_and_work(run_lwa):
         lwa = run_lwa(runtime, None, PORT=str(app.port), READINESS_CHECK_PATH="/healthz", REMOVE_BASE_PATH="/p")
         lwa.wait_log("Environment variable 'READINESS_CHECK_PATH' is deprecated")
         lwa.wait_log("Environment variable 'REMOVE_BASE_PATH' is deprecated")
-        runtime.wait_result(runtime.push(_v2("/p/x")))
+        runtime.wait_result(runtime.push(v2_event("GET", "/p/x")))
         assert app.requests[-1].path == "/x"
 
 
@@ -104,7 +95,7 @@ def test_async_init_ends_init_early_and_finishes_the_wait_at_the_first_invocatio
         runtime.wait_polling(1, timeout=15)
         polled = time.monotonic() - t0
         assert 9.0 < polled < 10.8, f"Init ended after {polled:.1f}s"
-        rid = runtime.push(_v2("/late"))
+        rid = runtime.push(v2_event("GET", "/late"))
         result = runtime.wait_result(rid, timeout=10)
         assert result.kind == "response"
         assert app.requests[-1].at >= app.ready_at
@@ -124,7 +115,7 @@ def test_concurrent_slots_answer_every_invocation_once_with_its_own_body(run_lwa
         run_lwa(runtime, app.port, AWS_LAMBDA_MAX_CONCURRENCY="8", **HEALTH)
         runtime.wait_polling(8, timeout=15)
         t0 = time.monotonic()
-        ids = {runtime.push(_v2(f"/item/{n}", body=json.dumps({"n": n}))): n for n in range(200)}
+        ids = {runtime.push(v2_event("POST", f"/item/{n}", body=json.dumps({"n": n}))): n for n in range(200)}
         for rid, n in ids.items():
             result = runtime.wait_result(rid, timeout=30)
             echoed = json.loads(result.json()["body"])
@@ -144,18 +135,18 @@ def test_deadline_gives_app_timeout_before_lambda_would_kill_it(run_lwa):
         run_lwa(runtime, app.port, **HEALTH)
         runtime.wait_polling(1, timeout=10)
         deadline_ms = int(time.time() * 1000) + 1500
-        rid = runtime.push(_v2("/hang"), deadline_ms=deadline_ms)
+        rid = runtime.push(v2_event("GET", "/hang"), deadline_ms=deadline_ms)
         result = runtime.wait_result(rid, timeout=5)
         assert result.kind == "error" and result.json()["errorType"] == "AppTimeout"
         assert time.time() * 1000 < deadline_ms, "reported before the deadline"
-        assert runtime.wait_result(runtime.push(_v2("/after"))).kind == "response"
+        assert runtime.wait_result(runtime.push(v2_event("GET", "/after"))).kind == "response"
 
 
 def test_sigterm_under_load_finishes_in_flight_invocations_and_exits_0(run_lwa):
     with RuntimeApiServer() as runtime, AppServer(sleep(0.6)) as app:
         lwa = run_lwa(runtime, app.port, AWS_LAMBDA_MAX_CONCURRENCY="4", **HEALTH)
         runtime.wait_polling(4, timeout=15)
-        ids = [runtime.push(_v2(f"/{n}")) for n in range(4)]
+        ids = [runtime.push(v2_event("GET", f"/{n}")) for n in range(4)]
         app.wait_requests(4, timeout=10)
         lwa.proc.send_signal(signal.SIGTERM)
         assert lwa.wait_exit(5) == 0
@@ -177,7 +168,7 @@ def test_json_logs_parse_and_carry_the_request_id(run_lwa):
     with RuntimeApiServer() as runtime, AppServer(routes({"/fail": fixed(502, [], b"bad")})) as app:
         lwa = run_lwa(runtime, app.port, AWS_LAMBDA_LOG_FORMAT="JSON", AWS_LWA_ERROR_STATUS_CODES="502",
                       AWS_LWA_READINESS_CHECK_HEALTHY_STATUS="", **HEALTH)
-        rid = runtime.push(_v2("/fail"))
+        rid = runtime.push(v2_event("GET", "/fail"))
         assert runtime.wait_result(rid).kind == "error"
         lwa.wait_log("invocation failed")
         lwa.stop()
@@ -192,7 +183,7 @@ def test_json_logs_parse_and_carry_the_request_id(run_lwa):
 def test_log_level_and_no_secrets_above_debug(run_lwa):
     with RuntimeApiServer() as runtime, AppServer(echo) as app:
         lwa = run_lwa(runtime, app.port, AWS_LAMBDA_LOG_LEVEL="ERROR", **HEALTH)
-        event = _v2("/x", body="secret-body-123")
+        event = v2_event("POST", "/x", body="secret-body-123")
         event["headers"] = {"authorization": "Bearer secret-token", "cookie": "sid=secret-cookie"}
         runtime.wait_result(runtime.push(event))
         runtime.wait_result(runtime.push(b"not json"))
@@ -207,7 +198,7 @@ def test_runtime_api_proxy_gets_runtime_calls_but_not_registration(run_lwa):
         proxy.wait_polling(1, timeout=10)
         assert real.registrations and not proxy.registrations
         assert not any("/runtime/" in c[2] for c in real.calls)
-        assert proxy.wait_result(proxy.push(_v2("/via-proxy"))).kind == "response"
+        assert proxy.wait_result(proxy.push(v2_event("GET", "/via-proxy"))).kind == "response"
 
 
 def test_runtime_api_faults_on_next_are_retried(run_lwa):
@@ -215,7 +206,7 @@ def test_runtime_api_faults_on_next_are_retried(run_lwa):
         runtime.inject("next", ("status", 500, "boom"), times=2)
         runtime.inject("next", ("reset",), times=1)
         lwa = run_lwa(runtime, app.port, **HEALTH)
-        rid = runtime.push(_v2("/ok"))
+        rid = runtime.push(v2_event("GET", "/ok"))
         assert runtime.wait_result(rid, timeout=10).kind == "response"
         assert "retrying" in lwa.output
 
@@ -246,7 +237,7 @@ def test_snapstart_hook_order_and_no_connection_crosses_the_snapshot(run_lwa):
         runtime.release_restore()
         runtime.wait_polling(1, timeout=10)
         assert len(app.health_checks) > checks_before, "readiness ran again after the restore"
-        rid = runtime.push(_v2("/first"))
+        rid = runtime.push(v2_event("GET", "/first"))
         assert runtime.wait_result(rid).kind == "response"
         assert [o[0] for o in order] == ["/before", "/after", "invoke"]
         before_conn = order[0][2]
@@ -298,7 +289,7 @@ def test_absurd_deadlines_are_handled(run_lwa, deadline_ms):
     """A deadline ages away is capped (no socket-timeout overflow); one long past is AppTimeout."""
     with RuntimeApiServer() as runtime, AppServer(echo) as app:
         run_lwa(runtime, app.port, **HEALTH)
-        result = runtime.wait_result(runtime.push(_v2("/d"), deadline_ms=deadline_ms), timeout=10)
+        result = runtime.wait_result(runtime.push(v2_event("GET", "/d"), deadline_ms=deadline_ms), timeout=10)
         if deadline_ms == 1:
             assert result.kind == "error" and result.json()["errorType"] == "AppTimeout"
         else:
@@ -314,7 +305,7 @@ def test_port_warnings_and_buffered_sse_hint(run_lwa):
     with RuntimeApiServer() as runtime, AppServer(sse_app) as app:
         lwa = run_lwa(runtime, app.port, **HEALTH)
         for _ in range(2):
-            assert runtime.wait_result(runtime.push(_v2("/sse"))).kind == "response"
+            assert runtime.wait_result(runtime.push(v2_event("GET", "/sse"))).kind == "response"
         lwa.wait_log("text/event-stream in buffered mode")
         assert sum("text/event-stream in buffered mode" in line for line in lwa.lines) == 1
 
@@ -339,9 +330,9 @@ def test_async_init_wait_at_an_invocation_is_bounded_by_its_deadline(run_lwa):
         run_lwa(runtime, app.port, AWS_LWA_ASYNC_INIT="true", **HEALTH)
         runtime.wait_polling(1, timeout=15)
         deadline_ms = int(time.time() * 1000) + 1500
-        result = runtime.wait_result(runtime.push(_v2("/x"), deadline_ms=deadline_ms), timeout=5)
+        result = runtime.wait_result(runtime.push(v2_event("GET", "/x"), deadline_ms=deadline_ms), timeout=5)
         assert result.kind == "error" and result.json()["errorType"] == "AppConnectionError"
         assert "status 503" in result.json()["errorMessage"]
         assert time.time() * 1000 < deadline_ms and not app.requests
         app.health_status = 200
-        assert runtime.wait_result(runtime.push(_v2("/y"))).kind == "response"
+        assert runtime.wait_result(runtime.push(v2_event("GET", "/y"))).kind == "response"

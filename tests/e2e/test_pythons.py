@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import urllib3
 
-from tests.conftest import REPO, base_env, load_event
+from tests.support.events import REPO, load_event
+from tests.support.process import base_env
 from tests.support.apps import AppServer, echo
 from tests.support.runtime_api import RuntimeApiServer
 

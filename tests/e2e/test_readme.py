@@ -11,7 +11,7 @@ import time
 
 import urllib3
 
-from tests.conftest import REPO
+from tests.support.events import REPO
 
 README = (REPO / "README.md").read_text()
 BLOCKS = re.findall(r"```sh\n(.*?)```", README, re.S)

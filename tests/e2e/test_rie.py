@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl, quote
 
 import pytest
 
-from tests.conftest import EVENTS, event_files, load_event
+from tests.support.events import EVENTS, event_files, load_event
 from tests.support import rie as R
 
 REPO = R.REPO

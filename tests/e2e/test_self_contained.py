@@ -35,9 +35,7 @@ from typing import Any, NamedTuple
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared"
-EVENTS = SHARED / "events"
-LAMBDA_RIE = SHARED / "tools" / "lambda-rie"
+EVENTS = REPO / "tests" / "events"
 HOST_ARCH = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
 OTHER_ARCH = "x86_64" if HOST_ARCH == "arm64" else "arm64"
 GLIBC_FLOOR = (2, 34)  # Amazon Linux 2023
@@ -219,11 +217,12 @@ def _chroot_unavailable() -> str | None:
 
 
 def _rie_binary() -> Path | str:
+    from tests.support import rie_binary
+
     try:
-        r = subprocess.run([str(LAMBDA_RIE), "path"], capture_output=True, text=True, timeout=300)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"lambda-rie path failed: {exc}"
-    return Path(r.stdout.strip()) if r.returncode == 0 else f"no RIE binary: {r.stderr.strip()[-300:]}"
+        return rie_binary.binary_path()
+    except rie_binary.RieUnavailable as exc:
+        return f"no RIE binary: {exc}"
 
 
 def _system_libraries(tree: Path) -> set[Path]:

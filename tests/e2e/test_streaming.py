@@ -17,7 +17,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.conftest import Lwa, base_env, load_event
+from tests.support.events import load_event
+from tests.support.process import Lwa, base_env
 from tests.support.apps import (AppServer, download, fixed, hang, pattern, reset_before_response, reset_mid_response,
                                 routes, sse)
 from tests.support.runtime_api import HttpReader, ProtocolError, RuntimeApiServer

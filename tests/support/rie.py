@@ -1,7 +1,8 @@
 """AWS's Runtime Interface Emulator (RIE) for e2e tests: start it, invoke it, stop it, read its log.
 
-`Rie` wraps `../shared/tools/lambda-rie` (its README lists RIE's quirks: one invoke at a time in
-plain mode, `400 Runtime.Unavailable` in Managed Instances mode, errors as 200s). Every failure
+`Rie` runs the binary that `rie_binary` fetches (RIE's quirks a test must allow for: one invoke
+at a time in plain mode, `400 Runtime.Unavailable` in Managed Instances mode, errors as 200s;
+RIE starts the runtime command itself and passes it its whole environment). Every failure
 raised here carries the tail of RIE's log, where the runtime's and the extensions' output also
 land. This module is also the runtime command the RIE tests start, a web app that records each
 request it gets and answers what the test asked for:
@@ -25,6 +26,7 @@ import os
 import random
 import re
 import shutil
+import shlex
 import signal
 import socket
 import stat
@@ -36,9 +38,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
+from . import rie_binary
+from .process import StopTimeout, stop_process
+
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared"
-LAMBDA_RIE = SHARED / "tools" / "lambda-rie"
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 HEALTH_PATH = "/healthz"
 LOG_TAIL_LINES = 150
@@ -56,20 +59,21 @@ class RieError(AssertionError):
 
 @functools.lru_cache(maxsize=1)
 def unavailable() -> str | None:
-    """Why RIE tests cannot run here, or None: they need root and unshare (RIE_OPT, Managed
-    Instances mode) and the RIE binary (downloaded from PyPI by lambda-rie on first use)."""
-    if not LAMBDA_RIE.exists():
-        return f"{LAMBDA_RIE} is missing"
-    if os.geteuid() != 0:
-        return "RIE_OPT and RIE_CONCURRENCY need root (a private mount namespace)"
-    if shutil.which("unshare") is None:
-        return "RIE_OPT and RIE_CONCURRENCY need unshare (util-linux)"
+    """Why no RIE test can run here, or None: the binary cannot be had."""
     try:
-        out = subprocess.run([str(LAMBDA_RIE), "path"], capture_output=True, text=True, timeout=300)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"lambda-rie path failed: {exc}"
-    if out.returncode != 0:
-        return f"the RIE binary could not be fetched: {out.stderr.strip()[-500:]}"
+        rie_binary.binary_path()
+    except rie_binary.RieUnavailable as exc:
+        return str(exc)
+    return None
+
+
+def needs_root() -> str | None:
+    """Why RIE cannot show a directory as /opt (layers, extensions) or run Managed Instances
+    mode here, or None: both need a private mount namespace, so root and unshare."""
+    if os.geteuid() != 0:
+        return "RIE with a layer or extension on /opt, or in Managed Instances mode, needs root (a private mount namespace)"
+    if shutil.which("unshare") is None:
+        return "RIE with /opt or Managed Instances mode needs unshare (util-linux)"
     return None
 
 
@@ -155,18 +159,17 @@ class Rie:
                  retry_s: float = 10.0) -> None:
         self.cmd = [str(c) for c in cmd]
         self.env = dict(clean_env() if env is None else env)
-        if opt is not None:
-            self.env["RIE_OPT"] = str(opt)
-        if concurrency:
-            self.env["RIE_CONCURRENCY"] = str(concurrency)
-        if timeout_s:
-            self.env["RIE_TIMEOUT"] = str(timeout_s)
+        self.opt = opt
+        self.concurrency = concurrency or 0
+        self.timeout_s = timeout_s
         self.lmi = bool(concurrency)
         self.cwd = cwd
         self.retry_s = retry_s
         self.port = 0
         self.pid = 0
+        self.proc: subprocess.Popen | None = None
         self.runtime_api = ""
+        self.state: Path | None = None
         self.log_path: Path | None = None
         self.final_log: str | None = None
         self.started_at = 0.0
@@ -177,23 +180,71 @@ class Rie:
 
     # ---- lifecycle ------------------------------------------------------------------------
 
+    def _argv(self, binary: Path) -> tuple[list[str], dict[str, str]]:
+        """RIE's command line and environment: plain, or inside a private mount namespace where
+        `state/opt` (links to `opt`'s entries, plus the LMI bootstrap) is mounted on /opt."""
+        assert self.state is not None
+        rie = [str(binary), "--runtime-interface-emulator-address", f"127.0.0.1:{self.port}",
+               "--runtime-api-address", f"127.0.0.1:{self.port + 1}"]
+        env = {k: v for k, v in self.env.items() if k != "AWS_LAMBDA_MAX_CONCURRENCY"}
+        if self.timeout_s:
+            env["AWS_LAMBDA_FUNCTION_TIMEOUT"] = str(self.timeout_s)
+        if self.opt is None and not self.lmi:
+            return rie + self.cmd, env
+        reason = needs_root()
+        if reason:
+            import pytest  # only tests reach here; the module also runs as a plain app
+
+            pytest.skip(reason)
+        opt = self.state / "opt"
+        opt.mkdir(mode=0o755)
+        if self.opt is not None:  # every entry, as a layer's files appear in /opt
+            for entry in sorted(Path(self.opt).resolve().iterdir()):
+                (opt / entry.name).symlink_to(entry)
+        mounts = 'mount --bind "$0" /opt'
+        if self.lmi:
+            # LMI mode ignores the command line: it runs /opt/bootstrap (after /var/runtime/bootstrap
+            # and /var/task/bootstrap, hidden by a tmpfs on /var) from /var/task, as uid 993.
+            (opt / "bootstrap").unlink(missing_ok=True)  # may be a link into `opt`: never write through it
+            write_script(opt / "bootstrap", "#!/bin/sh\nexec " + " ".join(shlex.quote(c) for c in self.cmd) + "\n")
+            env["AWS_LAMBDA_MAX_CONCURRENCY"] = str(self.concurrency)
+            mounts += " && mount -t tmpfs tmpfs /var && mkdir -p /var/task"
+        else:
+            rie += self.cmd
+        return ["unshare", "-m", "--propagation", "private", "sh", "-c", mounts + ' && exec "$@"', str(opt), *rie], env
+
     def start(self) -> Rie:
+        binary = rie_binary.binary_path()
         last = ""
         for _ in range(5):
             self.port = _port_pair()
-            out = subprocess.run([str(LAMBDA_RIE), "start", str(self.port), *self.cmd], cwd=self.cwd, env=self.env,
-                                 capture_output=True, text=True, timeout=60)
-            if out.returncode == 0:
-                values = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
-                self.pid = int(values["PID"])
-                self.runtime_api = values["AWS_LAMBDA_RUNTIME_API"]
-                self.log_path = Path(values["LOG"])
+            self.state = public_dir(f"lwa-rie-{self.port}-")
+            self.log_path = self.state / "rie.log"
+            argv, env = self._argv(binary)
+            with self.log_path.open("wb") as log:
+                self.proc = subprocess.Popen(argv, cwd=self.cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                             stdin=subprocess.DEVNULL, start_new_session=True)
+            self.pid = self.proc.pid
+            self.runtime_api = f"127.0.0.1:{self.port + 1}"
+            if self._wait_listening():
                 self.started_at = time.monotonic()
                 return self
-            last = out.stderr.strip()
-            if "is taken" not in last:
+            last = self._read_log()
+            self.stop()
+            if "address already in use" not in last:
                 break
-        raise RieError(f"lambda-rie start {self.port} {' '.join(self.cmd)} failed:\n{last}")
+        raise RieError(f"aws-lambda-rie on port {self.port} with {' '.join(self.cmd)} did not start:\n{last[-3000:]}")
+
+    def _wait_listening(self, timeout: float = 10.0) -> bool:
+        """True once RIE accepts connections on its invoke port; False if it died first."""
+        assert self.proc is not None
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and self.proc.poll() is None:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return True
+            time.sleep(0.02)
+        return False
 
     def __enter__(self) -> Rie:
         return self.start()
@@ -202,31 +253,24 @@ class Rie:
         self.stop()
 
     def stop(self) -> float:
-        """`lambda-rie stop PID` (SIGTERM: SHUTDOWN to extensions, SIGTERM/SIGKILL to the runtime),
-        then kill by pid whatever RIE had started and left behind. Returns the seconds it took.
-        Idempotent."""
-        if not self.pid:
+        """SIGTERM RIE (SHUTDOWN to extensions, SIGTERM/SIGKILL to the runtime), SIGKILL after
+        5 s, then kill by pid whatever RIE had started and left behind. Returns the seconds it
+        took. Idempotent."""
+        if not self.pid or self.proc is None:
             return 0.0
         t0 = time.monotonic()
         try:
-            subprocess.run([str(LAMBDA_RIE), "stop", str(self.pid)], capture_output=True, timeout=30)
+            stop_process(self.proc, 5.0)
+        except StopTimeout:
+            pass  # killed: RIE's own shutdown hung, the leftovers are reaped below
         finally:
             elapsed = time.monotonic() - t0
             self.pid = 0
             self.leftovers = self._reap()
             self.final_log = self._read_log()
-            self._remove_state()
+            if self.state is not None:  # `opt` holds only symlinks, which rmtree removes without following
+                shutil.rmtree(self.state, ignore_errors=True)
         return elapsed
-
-    def _remove_state(self) -> None:
-        """lambda-rie's per-port files (the log is kept in `final_log`); the -opt directory holds
-        only symlinks, which rmtree removes without following."""
-        if self.log_path is None:
-            return
-        state = self.log_path.parent
-        for name in (f"rie-{self.port}.log", f"{self.port}.kind", f"{self.port}.lock"):
-            (state / name).unlink(missing_ok=True)
-        shutil.rmtree(state / f"rie-{self.port}-opt", ignore_errors=True)
 
     def _reap(self) -> list[str]:
         """SIGKILL, by pid, processes whose environment names this RIE's Runtime API (only RIE's

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from lwa.errors import InvalidEventError
 from lwa.sources.body import is_text_type, request_body, response_body
-from tests.conftest import event_files, load_event
+from tests.support.events import event_files, load_event
 
 ALL_BYTES = bytes(range(256))
 

@@ -1,7 +1,7 @@
 """Property-based tests of the translators (pure functions, no sockets).
 
 1. Whatever JSON arrives (hypothesis JSON trees, HTTP-shaped events with hostile strings, and
-   mutations of the real events in ../shared/events), `classify` + `to_request` either return
+   mutations of the real events in tests/events), `classify` + `to_request` either return
    or raise InvocationError, never anything else.
 2. Every AppRequest they return is valid HTTP/1.1: the method is a token; the target is
    origin-form, printable ASCII, no `#`, every `%` an escape; header names are tokens, values
@@ -28,7 +28,7 @@ from lwa.config import load_config
 from lwa.errors import InvocationError
 from lwa.model import AppRequest, AppResponse, Invocation
 from lwa.sources import alb, apigw_v1, apigw_v2, passthrough
-from tests.conftest import MANIFEST, load_event
+from tests.support.events import MANIFEST, load_event
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CONFIG = load_config({"AWS_LAMBDA_FUNCTION_NAME": "fn"})

@@ -13,7 +13,7 @@ from lwa.errors import InvalidEventError
 from lwa.model import AppResponse, Invocation
 from lwa.sources import alb, apigw_v1, apigw_v2, passthrough
 from lwa.sources.target import encode_path, encode_query, form_encode, strip_base_path
-from tests.conftest import MANIFEST, load_event
+from tests.support.events import MANIFEST, load_event
 
 KIND_MODULE = {"v1": apigw_v1, "v2": apigw_v2, "alb": alb, "websocket": passthrough, "passthrough": passthrough}
 CONFIG = load_config({})
