@@ -16,15 +16,11 @@ from ..logs import log
 from ..model import Invocation
 from ..runtime import ERROR_BODY_TRAILER
 from ..streaming import SEPARATOR
+from ..daemon import AppHolder
 from .frontdoor import ACCOUNT_ID
 
 if TYPE_CHECKING:
     from ..config import Config
-
-try:
-    from ..daemon import AppHolder
-except ImportError:  # the daemon's name before it became public
-    from ..daemon import _AppHolder as AppHolder
 
 
 def load(environ: Mapping[str, str], stream: bool) -> Config | None:
