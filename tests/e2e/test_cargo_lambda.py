@@ -10,6 +10,7 @@ so this fails if lwa sends them in one chunk (it answered 500 then).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -24,6 +25,7 @@ import urllib3
 
 from tests.support import apps
 from tests.support.apps import AppServer
+from tests.support.process import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 60  # the first invocation compiles the function (about 2 s here)
@@ -105,14 +107,12 @@ def watch(tmp_path: Path):
                     time.sleep(0.1)
             yield f"http://127.0.0.1:{port}", app
         finally:
-            # Its whole session: cargo lambda, `cargo run` and the lwa processes it started.
-            os.killpg(proc.pid, signal.SIGTERM)
             try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-            log.close()
+                stop_process(proc, output=(tmp_path / "watch.log").read_text())
+            finally:
+                with contextlib.suppress(ProcessLookupError):  # whatever it left behind of its session
+                    os.killpg(proc.pid, signal.SIGKILL)
+                log.close()
 
 
 def test_cargo_lambda_watch_runs_lwa_buffered_and_streaming(watch) -> None:
