@@ -18,7 +18,6 @@ import os
 import re
 import shlex
 import shutil
-import statistics
 import subprocess
 import sys
 import threading
@@ -38,8 +37,8 @@ REPO = R.REPO
 HTTP_EVENTS = event_files("v1", "v2", "alb")
 PASS_THROUGH_EVENTS = event_files("passthrough", "websocket")
 MINIMAL_V2 = "apigw-v2/rust-runtime__apigw_v2_proxy_request_minimal.json"
-WARM_INVOKES = 50
-# Never forwarded from an event (hop-by-hop, framing) or always replaced by lwa (SPEC Part A).
+# Never forwarded from an event (hop-by-hop, framing) or always replaced by lwa
+# (docs/behaviour.md, decisions "request headers" and "injected headers").
 DROPPED = {"connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "content-length",
            "proxy-connection", "expect", "x-amzn-trace-id", "x-amzn-request-context", "x-amzn-lambda-context",
            "x-amz-tenant-id"}
@@ -127,7 +126,7 @@ def plain():
 # ---- what the app must have received ------------------------------------------------------
 
 def _encode_path(raw: str) -> str:
-    """Reference encoding (SPEC Part A "paths"): only what cannot stand in a request target."""
+    """Reference encoding (docs/behaviour.md, decision "paths"): only what cannot stand in a request target."""
     out = []
     for i, ch in enumerate(raw):
         if ch == "%" and not re.match(r"%[0-9A-Fa-f]{2}", raw[i:i + 3]):
@@ -173,6 +172,8 @@ def _expected_headers(kind: str, event: dict) -> dict[str, list[str]]:
             out.setdefault(name.lower(), []).append(value.strip(" \t"))
     if kind == "v2" and event.get("cookies"):
         out["cookie"] = ["; ".join(event["cookies"])]
+    if len(out.get("cookie", ())) > 1:  # several Cookie lines reach the app as one (RFC 6265)
+        out["cookie"] = ["; ".join(v.rstrip("; \t") for v in out["cookie"])]
     return out
 
 
@@ -378,20 +379,6 @@ def test_response_over_6mb_is_response_too_large(plain, case: str) -> None:
         assert "ResponseSizeTooLarge" not in rie.log
 
 
-def test_warm_invoke_latency(plain) -> None:
-    """Figures for the report: the cold first invoke and the warm median through RIE."""
-    rie, app = plain
-    app.echo()
-    raw = (EVENTS / MINIMAL_V2).read_bytes()
-    times = []
-    for _ in range(WARM_INVOKES):
-        got = rie.invoke(raw)
-        rie.check(got.status == 200 and got.json()["statusCode"] == 200, f"warm invoke: {got.body[:300]!r}")
-        times.append(got.elapsed_s)
-    figures[f"warm invoke median through RIE (n={WARM_INVOKES})"] = f"{statistics.median(times) * 1000:.1f} ms"
-    figures["warm invoke p90"] = f"{sorted(times)[int(len(times) * 0.9)] * 1000:.1f} ms"
-
-
 # ---- container shape: lifecycle and modes --------------------------------------------------
 
 def test_shutdown_reaches_lwa_and_the_app() -> None:
@@ -445,7 +432,7 @@ def test_streaming_through_rie() -> None:
                 assert prelude["headers"]["x-custom"] == "s1"
                 assert prelude["cookies"] == ["sid=1", "theme=dark"]
                 assert body == b"".join(chunks)
-        # Pass-through events are answered buffered even in streaming mode (SPEC Part A).
+        # Pass-through events are answered buffered even in streaming mode (docs/behaviour.md, decision "pass-through").
         app.reply(200, [("Content-Type", "application/json")], b'{"ok": true}')
         got = rie.invoke((EVENTS / "passthrough/rust-runtime__example-sqs-event.json").read_bytes())
         with rie.explained():
@@ -553,11 +540,11 @@ def test_zip_layer_under_rie(layer) -> None:
 def _public_app_package(root: Path) -> Path:
     """A copy of tests/support (stdlib only) that uid 993 can read, for the app in LMI mode."""
     pkg = root / "pkg"
-    for rel in ("tests/__init__.py", "tests/support/__init__.py", "tests/support/apps.py",
-                "tests/support/runtime_api.py", "tests/support/rie.py"):
-        (pkg / rel).parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-        shutil.copyfile(REPO / rel, pkg / rel)
-        (pkg / rel).chmod(0o644)
+    for src in [REPO / "tests" / "__init__.py", *sorted((REPO / "tests" / "support").glob("*.py"))]:
+        dest = pkg / src.relative_to(REPO)
+        dest.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        shutil.copyfile(src, dest)
+        dest.chmod(0o644)
     return pkg
 
 
@@ -637,6 +624,5 @@ def test_lwa_as_the_runtime_command_itself() -> None:
                 assert passthrough.status == 200 and json.loads(passthrough.body)["target"] == "/events"
             rie.stop()
             assert "registered without the SHUTDOWN event" in rie.log and "lwa stopped" in rie.log, rie.log[-2000:]
-    finally:
-        subprocess.run(["pkill", "-f", f"tests.support.apps --port {port} "], check=False)
+    finally:  # the app outlives nothing: Rie.stop killed, by pid, what RIE's runtime had started
         shutil.rmtree(root, ignore_errors=True)

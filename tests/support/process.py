@@ -9,8 +9,10 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
-from .events import REPO
+
+REPO = Path(__file__).resolve().parents[2]
 
 # Variables of this machine that would change lwa's behaviour under test.
 _FOREIGN = ("PORT", "HOST", "READINESS_CHECK_PORT", "READINESS_CHECK_PATH", "READINESS_CHECK_PROTOCOL",
