@@ -101,7 +101,7 @@ class HttpStream(session.StreamReplay):
     def on_prelude(self, head: bytes) -> None:
         prelude = json.loads(head)
         status = int(prelude.get("statusCode", 200))
-        pairs = []
+        pairs: list[tuple[str, str]] = []
         for name, value in (prelude.get("headers") or {}).items():
             if name.lower() not in _FRAMING:
                 pairs.extend((name, str(v)) for v in (value if isinstance(value, list) else [value]))

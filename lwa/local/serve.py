@@ -116,7 +116,7 @@ def _handler_class(front: Front) -> type:
                 pairs.append((name, value))
             request_id = session.new_id()
             event = build_event(front.source, self.command, self.path, pairs, body, self.client_address[0],
-                                self.server.server_address[1], request_id, alb_multi_value=front.alb_multi_value)
+                                self.connection.getsockname()[1], request_id, alb_multi_value=front.alb_multi_value)
             data = json.dumps(event, ensure_ascii=False).encode("utf-8", "surrogatepass")
             inv = session.invocation(data, request_id, front.timeout, front.local.config)
             outcome = HttpOutcome(self)
@@ -182,7 +182,7 @@ def run(opts: argparse.Namespace, command: list[str], environ: Mapping[str, str]
                         config.app_netloc)
         if not stop.is_set():
             threading.Thread(target=server.serve_forever, name="lwa-serve", daemon=True).start()
-            host, port = server.server_address[:2]
+            host, port = server.socket.getsockname()[:2]
             shown = f"[{host}]" if ":" in host else host
             mode = "response_stream" if config.streaming else "buffered"
             sys.stdout.write(f"lwa serve: http://{shown}:{port} -> app http://{config.app_netloc} "
