@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import queue
 import shutil
 import signal
@@ -26,6 +25,7 @@ import urllib3
 
 from tests.support import apps
 from tests.support.apps import AppServer
+from tests.support.process import base_env
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "tests" / "events"
@@ -39,12 +39,7 @@ TIMEOUT_S = 30
 
 def _env(app_port: int, **extra: str) -> dict[str, str]:
     """The caller's environment without any Lambda or lwa setting, then the test's own."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AWS_LWA_", "AWS_LAMBDA_")) and k not in ("PORT", "HOST")}
-    env.update(AWS_LWA_PORT=str(app_port), AWS_LAMBDA_FUNCTION_NAME="fn", AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128",
-               AWS_LAMBDA_FUNCTION_VERSION="$LATEST", PYTHONUNBUFFERED="1")
-    env.update(extra)
-    return env
+    return base_env(None, app_port, **extra)
 
 
 def _free_port() -> int:
