@@ -68,8 +68,8 @@ def _parser(kind: str, environ: Mapping[str, str]) -> argparse.ArgumentParser:
                        help="with --source alb: multi-value headers mode (multiValueHeaders and "
                             "multiValueQueryStringParameters)")
         p.add_argument("--stream", action="store_true",
-                       help="stream responses (as AWS_LWA_INVOKE_MODE=response_stream): chunked, each "
-                            "piece sent to the client as the app writes it")
+                       help="stream responses (as AWS_LWA_INVOKE_MODE=response_stream): chunked (close-delimited "
+                            "for HTTP/1.0 clients), each piece sent to the client as the app writes it")
     p.add_argument("--timeout", type=float, default=timeout, metavar="S",
                    help=f"the invocation deadline in seconds, like the function timeout "
                         f"[AWS_LAMBDA_FUNCTION_TIMEOUT or {DEFAULT_TIMEOUT_S:.0f}]")
