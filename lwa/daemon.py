@@ -203,8 +203,8 @@ def _init_fail(runtime_api: str, error_type: str, message: str) -> int:
 
 
 def _port_warnings(config: Config, environ: Mapping[str, str]) -> tuple[str, ...]:
-    """Ports known to be taken by someone else in Lambda (USERS.md §1.4): a readiness check could
-    even pass against that other listener, so say it before anything goes wrong."""
+    """Ports known to be taken by someone else in Lambda (docs/behaviour.md, "Why": ports): a
+    readiness check could even pass against that other listener, so say it before anything goes wrong."""
     out = []
     if config.port == 9001 or config.readiness_port == 9001:
         out.append("port 9001 is the Lambda Runtime API's: set AWS_LWA_PORT to another port for the app")

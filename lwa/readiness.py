@@ -28,6 +28,7 @@ REFUSED_FIRST_S = 0.001  # between refused connects: short, growing to REFUSED_M
 REFUSED_MAX_S = 0.004
 PROGRESS_S = 2.0
 ATTEMPT_TIMEOUT_S = 1.0  # a hung health endpoint must not hang the wait (docs/behaviour.md §9.7)
+MIN_ATTEMPT_S = 0.005
 _HEAD_LIMIT = 8192
 
 
@@ -112,7 +113,7 @@ def _address(hex_addr: str) -> str:
 def _listen_hint(config: Config) -> str:
     """`; listening: ...` — what does listen here, when nothing answers on the readiness port."""
     others = listening()
-    shown = ", ".join(others[:8]) + (f" and {len(others) - 8} more" if len(others) > 8 else "")
+    shown = ", ".join(others[:20]) + (f" and {len(others) - 20} more" if len(others) > 20 else "")
     return (f"; nothing listens on {config.readiness_netloc}; listening: {shown or 'nothing'}")
 
 
@@ -124,6 +125,7 @@ def wait_ready(
     checkpoint = PROGRESS_S
     last = "no attempt yet"
     pause = REFUSED_FIRST_S
+    attempted = False
     while True:
         elapsed = time.monotonic() - started
         if elapsed >= checkpoint:
@@ -133,10 +135,11 @@ def wait_ready(
                 checkpoint * 1000, config.readiness_target, last, format_ranges(config.healthy_status), hint,
             )
             checkpoint += PROGRESS_S
-        if budget_s is not None and elapsed >= budget_s:
-            return False, last
+        if budget_s is not None and elapsed >= budget_s - (MIN_ATTEMPT_S if attempted else 0.0):
+            return False, last  # a last attempt of a few µs would only hide what the one before saw
         timeout = ATTEMPT_TIMEOUT_S if budget_s is None else max(min(ATTEMPT_TIMEOUT_S, budget_s - elapsed), 0.001)
         ready, last = probe(config, timeout)
+        attempted = True
         if ready:
             log.debug("app is ready url=%s (%s)", config.readiness_target, last)
             return True, last

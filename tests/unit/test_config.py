@@ -1,4 +1,4 @@
-"""Configuration parsing: names, defaults, deprecated aliases and parse rules (SPEC §1, Part A)."""
+"""Configuration parsing: names, defaults, deprecated aliases and parse rules (docs/behaviour.md §1 and its decisions)."""
 
 from __future__ import annotations
 
@@ -123,3 +123,85 @@ def test_config_is_frozen():
     c = load_config({})
     with pytest.raises(AttributeError):
         c.port = 1
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "NaN", "soon", "-inf"])
+def test_seconds_refuse_what_is_not_a_positive_number(value):
+    with pytest.raises(ConfigError, match="AWS_LWA_READINESS_CHECK_TIMEOUT_SECONDS"):
+        load_config({"AWS_LWA_READINESS_CHECK_TIMEOUT_SECONDS": value})
+
+
+def test_seconds_bounds_and_defaults():
+    assert load_config({"AWS_LWA_READINESS_CHECK_TIMEOUT_SECONDS": ""}).readiness_timeout_s is None
+    assert load_config({"AWS_LWA_SNAPSTART_HOOK_TIMEOUT_SECONDS": "600"}).snapstart_hook_timeout_s == 600.0
+    assert load_config({"AWS_LWA_SNAPSTART_HOOK_TIMEOUT_SECONDS": ""}).snapstart_hook_timeout_s == 60.0
+    with pytest.raises(ConfigError, match="at most 600"):
+        load_config({"AWS_LWA_SNAPSTART_HOOK_TIMEOUT_SECONDS": "601"})
+
+
+def test_counts_strict_or_warned():
+    assert load_config({"AWS_LWA_DEADLINE_MARGIN_MS": " 250 "}).deadline_margin_ms == 250
+    assert load_config({"AWS_LWA_DEADLINE_MARGIN_MS": ""}).deadline_margin_ms == 100
+    for value in ("-5", "1.5", "x"):
+        with pytest.raises(ConfigError, match="AWS_LWA_DEADLINE_MARGIN_MS"):
+            load_config({"AWS_LWA_DEADLINE_MARGIN_MS": value})
+    c = load_config({"AWS_LAMBDA_MAX_CONCURRENCY": "0"})
+    assert c.concurrency == 1 and any("AWS_LAMBDA_MAX_CONCURRENCY" in w for w in c.warnings)
+    assert load_config({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "lots"}).function_memory == 0
+
+
+def test_an_empty_proxy_is_refused_and_an_empty_runtime_api_is_unset():
+    with pytest.raises(ConfigError, match="AWS_LWA_LAMBDA_RUNTIME_API_PROXY"):
+        load_config({"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001", "AWS_LWA_LAMBDA_RUNTIME_API_PROXY": ""})
+    assert not load_config({"AWS_LAMBDA_RUNTIME_API": ""}).runtime_api_set
+
+
+def test_readiness_target_is_built_in_one_place():
+    c = load_config({"AWS_LWA_PORT": "3000", "AWS_LWA_READINESS_CHECK_PORT": "3001", "AWS_LWA_HOST": "::1",
+                     "AWS_LWA_READINESS_CHECK_PATH": "/healthz"})
+    assert c.readiness_target == "http://[::1]:3001/healthz"
+    assert c._replace(readiness_protocol="tcp").readiness_target == "tcp://[::1]:3001"  # the probed port
+    assert c.app_netloc == "[::1]:3000"
+
+
+def _readme_variables() -> list[str]:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith("| `AWS_")]
+    return [name for row in rows for name in row.split("|")[1].replace("`", "").replace(" ", "").split("/")
+            if name.startswith("AWS_")]
+
+
+def _help_variables() -> list[str]:
+    from lwa.__main__ import HELP
+
+    block = HELP.split("Variables", 1)[1].split("Deprecated", 1)[0]
+    return [word for line in block.splitlines()[1:] for word in line.split()[:3] if word.startswith("AWS_")]
+
+
+def test_variable_list_is_the_same_in_readme_help_and_config():
+    from lwa.config import VARIABLES
+
+    assert _readme_variables() == list(VARIABLES), "README's variable table"
+    assert _help_variables() == list(VARIABLES), "`python -m lwa --help`"
+
+
+def test_every_listed_variable_changes_the_config():
+    # Each variable in the list is really read: a usable non-default value changes load_config.
+    from lwa.config import VARIABLES
+
+    values = {"AWS_LWA_PORT": "3000", "AWS_LWA_HOST": "::1", "AWS_LWA_READINESS_CHECK_PORT": "3001",
+              "AWS_LWA_READINESS_CHECK_PATH": "/h", "AWS_LWA_READINESS_CHECK_PROTOCOL": "tcp",
+              "AWS_LWA_READINESS_CHECK_HEALTHY_STATUS": "200", "AWS_LWA_READINESS_CHECK_TIMEOUT_SECONDS": "3",
+              "AWS_LWA_ASYNC_INIT": "true", "AWS_LWA_REMOVE_BASE_PATH": "/p", "AWS_LWA_PASS_THROUGH_PATH": "/e",
+              "AWS_LWA_AUTHORIZATION_SOURCE": "x-auth", "AWS_LWA_ERROR_STATUS_CODES": "500",
+              "AWS_LWA_INVOKE_MODE": "response_stream", "AWS_LWA_ENABLE_COMPRESSION": "true",
+              "AWS_LWA_LAMBDA_RUNTIME_API_PROXY": "127.0.0.1:1", "AWS_LWA_SNAPSTART_BEFORE_CHECKPOINT_PATH": "/b",
+              "AWS_LWA_SNAPSTART_AFTER_RESTORE_PATH": "/a", "AWS_LWA_SNAPSTART_HOOK_TIMEOUT_SECONDS": "5",
+              "AWS_LWA_DEADLINE_MARGIN_MS": "5", "AWS_LAMBDA_MAX_CONCURRENCY": "4"}
+    base = load_config({})
+    for name in VARIABLES:
+        if name.startswith("AWS_LAMBDA_LOG_"):
+            continue  # read by lwa.logs, not part of Config
+        assert load_config({name: values[name]}) != base, name
