@@ -49,8 +49,6 @@ def _register(netloc: str, body: bytes) -> str:
 
 def watch(netloc: str, ident: str, stop: StopFlag, shutdown_info: dict) -> None:
     """Thread body: wait for events; SHUTDOWN (or a lost Extensions API) means stop."""
-    import json  # noqa: PLC0415 - this thread's only; `json` stays off the way to the first poll
-
     conn = Connection(netloc)
     try:
         while not stop.is_set():
@@ -58,6 +56,8 @@ def watch(netloc: str, ident: str, stop: StopFlag, shutdown_info: dict) -> None:
             if resp.status != 200:
                 log.error("extension event/next answered %d: %s", resp.status, resp.body[:200])
                 break
+            import json  # noqa: PLC0415 - once an event came (SHUTDOWN): off the way to the first poll
+
             try:
                 event = json.loads(resp.body)
             except ValueError:

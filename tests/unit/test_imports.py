@@ -81,3 +81,73 @@ print(json.dumps(sorted(sys.modules)))
     modules = json.loads(done.stdout)
     assert "urllib3.connectionpool" in modules and "lwa.app" in modules
     assert not [m for m in modules if m in ("ssl", "_ssl", "_hashlib")]
+
+
+# Every module loaded on the way to the first poll by the threads that make it (main and slots;
+# the `lwa-import` thread's preload of lwa.loop and urllib3 aside), run as the layer runs lwa.
+# A budget, not a guess: a new module here costs every cold start, so adding one is a decision
+# (bench/run.py, section 1, shows what each costs).
+FIRST_POLL_BUDGET = frozenset((
+    "__future__", "_socket", "_weakrefset", "array", "collections.abc", "enum", "errno", "math", "select",
+    "selectors", "signal", "socket", "threading",
+    "lwa", "lwa.__main__", "lwa.config", "lwa.daemon", "lwa.errors", "lwa.extension", "lwa.logs",
+    "lwa.readiness", "lwa.runtime", "lwa.signals", "lwa.wire",
+)) | frozenset((  # loaded by `-m`'s runpy before lwa in the layer's run (here: by the recorder's)
+    "collections", "functools", "itertools", "keyword", "operator", "reprlib", "types", "_collections",
+    "_functools", "_operator", "importlib", "importlib.machinery", "importlib.util", "importlib._abc",
+    "contextlib", "warnings",
+))
+
+_RECORDER = """
+import runpy, sys, time
+records = []
+class Recorder:
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        current = getattr(sys.modules.get("threading"), "current_thread", None)
+        records.append((time.monotonic(), current().name if current else "MainThread", name))
+        return None
+sys.meta_path.insert(0, Recorder)
+import os
+real_exit = os._exit
+def leave(code):
+    with open(os.environ["IMPORT_LOG"], "w") as f:
+        f.writelines(f"{t}\\t{th}\\t{n}\\n" for t, th, n in list(records))
+    real_exit(code)
+os._exit = leave
+sys.argv[0] = "lwa"
+runpy.run_module("lwa", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_modules_imported_before_the_first_poll_stay_within_the_budget(tmp_path):
+    import signal
+    import socket
+    import threading
+
+    from tests.support.process import base_env
+    from tests.support.runtime_api import RuntimeApiServer
+
+    app = socket.create_server(("127.0.0.1", 0))  # ready at once (TCP readiness): no wait at all
+    app.settimeout(10)
+    log = tmp_path / "imports.tsv"
+    with RuntimeApiServer() as runtime:
+        env = base_env(runtime.address, app.getsockname()[1], AWS_LWA_READINESS_CHECK_PROTOCOL="tcp",
+                       IMPORT_LOG=str(log))
+        env.pop("PYTHONPATH")
+        proc = subprocess.Popen([sys.executable, "-E", "-S", "-c", _RECORDER], cwd=REPO, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            first = runtime.wait_calls("GET", "/2018-06-01/runtime/invocation/next", 1, timeout=20)[0][0]
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(10)
+            app.close()
+    assert threading  # the recorder reads thread names; the thread list is the daemon's
+    records = [line.split("\t") for line in log.read_text().splitlines()]
+    assert any(name == "lwa.loop" for _, _, name in records), "the preload ran: the records are real"
+    before = {name for at, thread, name in records if float(at) <= first and thread != "lwa-import"}
+    assert "lwa.daemon" in before and "lwa.runtime" in before
+    assert not before - FIRST_POLL_BUDGET, f"new on the way to the first poll: {sorted(before - FIRST_POLL_BUDGET)}"
+    heavy = {name for name in before if name.split(".")[0] in ("typing", "json", "re", *FORBIDDEN)}
+    assert not heavy, heavy
