@@ -100,7 +100,7 @@ def test_every_http_event_reaches_the_app_and_comes_back(stack, name):
     result = runtime.wait_result(rid, timeout=10)
     if _invalid_base64(event):
         # A real payload (powertools' noVersionAuth) marks a plain-text body as base64: a clear
-        # InvalidEvent for this invocation, and nothing sent to the app (SPEC Part A, Q-21).
+        # InvalidEvent for this invocation, and nothing sent to the app (docs/behaviour.md, decision "errors", §9.21).
         assert result.kind == "error" and result.json()["errorType"] == "InvalidEvent", result.body
         assert "base64" in result.json()["errorMessage"]
         assert len(app.requests) == before

@@ -1,4 +1,4 @@
-"""Compression and binary bodies end to end, buffered mode (SPEC §5.5, §6.3, §6.5, Part A
+"""Compression and binary bodies end to end, buffered mode (docs/behaviour.md §5.5, §6.3, §6.5, decisions
 "compression" and "text vs base64"): a real `python -m lwa` between the fake Runtime API and a
 raw-socket app, over v1, v2 and ALB (both header modes) events."""
 
@@ -160,7 +160,7 @@ def test_gzip_for_every_source(compressing, kind):
 def test_coding_follows_the_event_accept_encoding(compressing, accept, coding):
     envelope = invoke(compressing.runtime, http_event("v2", "/text", headers={"accept-encoding": accept}))
     headers = envelope_headers(envelope)
-    assert headers["vary"] == ["accept-encoding"]  # also when nothing was acceptable (Q-33)
+    assert headers["vary"] == ["accept-encoding"]  # also when nothing was acceptable (docs/behaviour.md §9.33)
     data = body_bytes(envelope)
     if coding is None:
         assert "content-encoding" not in headers and envelope["isBase64Encoded"] is False
@@ -204,7 +204,7 @@ def test_svg_is_compressed(compressing):
 
 
 def test_octet_stream_is_compressed(compressing):
-    """Q-30: application/octet-stream is compressible (upstream's test never reached the layer)."""
+    """docs/behaviour.md §9.30: application/octet-stream is compressible (upstream's test never reached the layer)."""
     envelope = invoke(compressing.runtime, http_event("v2", "/octets", headers={"accept-encoding": "gzip"}))
     assert envelope["headers"]["content-encoding"] == "gzip"
     assert gzip.decompress(body_bytes(envelope)) == ALL_BYTES * 4

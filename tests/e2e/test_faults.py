@@ -21,7 +21,8 @@ from tests.support import apps, raw_app
 from tests.support.apps import AppServer
 from tests.support.events import v2_event
 from tests.support.raw_app import RawApp
-from tests.support.runtime_api import RuntimeApiServer, listen_socket
+from tests.support.http11 import listen_socket
+from tests.support.runtime_api import RuntimeApiServer
 
 WAIT_S = 10.0
 

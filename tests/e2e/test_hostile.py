@@ -4,8 +4,8 @@ smuggling attempts in methods, paths, queries, headers and bodies.
 Nothing may crash the loop (the same process serves every case), each invocation gets one
 clear outcome, and the app receives exactly the requests it should: after every hostile event
 a sentinel request follows on the same pool, so a request smuggled onto the app's connection
-would show up between the two. Paths and queries must arrive percent-encoded (SPEC Part A
-"paths", "query"), which is checked against an encoder written here from the SPEC text.
+would show up between the two. Paths and queries must arrive percent-encoded (docs/behaviour.md,
+decisions "paths" and "query"), which is checked against an encoder written here from that text.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def alb(method="GET", path="/", headers=None, multi=None, query=None, multi_quer
     return event
 
 
-# ---- independent encoders (from SPEC Part A, not from lwa) -----------------------------------------
+# ---- independent encoders (from docs/behaviour.md's decisions, not from lwa) ----------------------
 
 _HEX = set("0123456789abcdefABCDEF")
 
@@ -125,13 +125,13 @@ def _expect(raw: str, illegal: str, bare_percent: str = "%25") -> str:
 
 
 def expected_path(raw: str) -> str:
-    """Part A "paths": encode space, controls, non-ASCII, `?`, `#`, a `%` without two hex digits."""
+    """Decision "paths": encode space, controls, non-ASCII, `?`, `#`, a `%` without two hex digits."""
     path = _expect(raw, " ?#")
     return path if path.startswith("/") else "/" + path
 
 
 def expected_query(raw: str) -> str:
-    """Part A "query" (v2 rawQueryString, ALB keys/values): verbatim, illegal characters encoded."""
+    """Decision "query" (v2 rawQueryString, ALB keys/values): verbatim, illegal characters encoded."""
     return _expect(raw, ' #"<>', bare_percent="%")  # a bare % stays as the client sent it
 
 

@@ -1,4 +1,4 @@
-"""Response streaming end to end (SPEC §7, Part A "streaming"): a real `python -m lwa` in
+"""Response streaming end to end (docs/behaviour.md §7, decision "streaming"): a real `python -m lwa` in
 `AWS_LWA_INVOKE_MODE=response_stream` between the fake Runtime API and a raw-socket app.
 
 Most tests share one lwa (module fixture) and swap the app's route handlers; the memory test
@@ -21,7 +21,8 @@ from tests.support.events import load_event
 from tests.support.process import Lwa, base_env
 from tests.support.apps import (AppServer, download, fixed, hang, pattern, reset_before_response, reset_mid_response,
                                 routes, sse)
-from tests.support.runtime_api import HttpReader, ProtocolError, RuntimeApiServer
+from tests.support.http11 import HttpReader, ProtocolError
+from tests.support.runtime_api import RuntimeApiServer
 
 SEP = b"\x00" * 8
 STREAM_CONTENT_TYPE = "application/vnd.awslambda.http-integration-response"
@@ -258,7 +259,7 @@ def test_body_delimited_by_close_is_a_complete_stream(stack):
     ("/silent", hang(), "AppTimeout"),
 ], ids=["reset", "no-answer"])
 def test_failure_before_the_response_head_posts_an_error(stack, path, handler, error_type):
-    """Nothing was streamed yet, so the failure is a plain /error (SPEC §7.1)."""
+    """Nothing was streamed yet, so the failure is a plain /error (docs/behaviour.md §7.1)."""
     stack.table[path] = handler
     result = invoke(stack, http_event("v2", path), deadline_ms=int(time.time() * 1000) + 1000)
     assert result.kind == "error" and result.json()["errorType"] == error_type

@@ -21,12 +21,12 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from .runtime_api import (
+from .loopback import LoopbackServer
+from .http11 import (
     Head,
     HttpReader,
     ProtocolError,
     encode_headers,
-    listen_socket,
     peer_closed,
     quiet_shutdown,
     reason_phrase,
@@ -161,7 +161,7 @@ def _b(v: str | bytes) -> bytes:
     return v if isinstance(v, bytes) else v.encode("utf-8")
 
 
-class AppServer:
+class AppServer(LoopbackServer):
     """A threaded HTTP/1.1 app on 127.0.0.1 (keep-alive, one thread per connection).
 
     `requests` lists every request except health checks (GET/HEAD `health_path`, answered
@@ -174,116 +174,15 @@ class AppServer:
     def __init__(self, handler: Handler | None = None, port: int = 0, *,
                  ready_after_s: float = 0.0, health_status: int | Callable[[], int] = 200,
                  health_path: str | None = "/healthz") -> None:
+        super().__init__(port, listen_after_s=ready_after_s)
         self.handler: Handler = handler or echo
         self.ready_after_s = ready_after_s
         self.health_status = health_status
         self.health_path = health_path
-        self._listener = listen_socket(port, listen=False)
-        self.port: int = self._listener.getsockname()[1]
-        self.address = f"127.0.0.1:{self.port}"
-        self.url = f"http://127.0.0.1:{self.port}"
         self.requests: list[Seen] = []
         self.health_checks: list[Seen] = []
         self.handler_errors: list[str] = []
         """Tracebacks of handler exceptions (the client got a 500 or a closed connection)."""
-        self.ready_at: float | None = None
-        """monotonic time listen() was called."""
-        self._cv = threading.Condition()
-        self._stopping = threading.Event()
-        self._conns: set[socket.socket] = set()
-        self._threads: list[threading.Thread] = []
-        self._next_conn_id = 0
-        self._started = False
-        self._accept_thread: threading.Thread | None = None
-
-    # ---- lifecycle ------------------------------------------------------------------------
-
-    def start(self) -> AppServer:
-        if not self._started:
-            self._started = True
-            if self.ready_after_s <= 0:  # listening before start() returns: no race for callers
-                self._listen(self._listener)
-            self._accept_thread = self._spawn(self._accept_loop, self._listener, self.ready_after_s)
-        return self
-
-    def __enter__(self) -> AppServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop listening, close every connection, end waiting handlers. Idempotent."""
-        self._stopping.set()
-        with self._cv:
-            self._cv.notify_all()
-        self._close_all(rst=False)
-        self._join(timeout)
-
-    def restart(self, *, rst: bool = False, timeout: float = 5.0) -> None:
-        """Close the listener and all open connections (FIN, or RST with rst=True), then listen
-        again on the same port: clients holding pooled keep-alive sockets now hold stale ones."""
-        self._close_all(rst=rst)
-        if self._accept_thread is not None:
-            self._accept_thread.join(timeout)
-        self._listener = listen_socket(self.port, listen=False)
-        self._listen(self._listener)
-        self._accept_thread = self._spawn(self._accept_loop, self._listener, 0.0)
-
-    def _close_all(self, *, rst: bool) -> None:
-        quiet_shutdown(self._listener)
-        self._listener.close()
-        with self._cv:
-            conns = list(self._conns)
-            self._conns.clear()
-        for c in conns:
-            if rst:
-                rst_close(c)
-            else:
-                quiet_shutdown(c)
-                c.close()
-
-    def _join(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        for t in list(self._threads):
-            if t is not threading.current_thread():
-                t.join(max(0.0, deadline - time.monotonic()))
-        self._threads = [t for t in self._threads if t.is_alive()]
-
-    def _spawn(self, target: Callable[..., None], *args: object) -> threading.Thread:
-        t = threading.Thread(target=target, args=args, daemon=True, name=f"app-{self.port}")
-        self._threads = [x for x in self._threads if x.is_alive()] + [t]
-        t.start()
-        return t
-
-    def _listen(self, listener: socket.socket) -> None:
-        listener.listen(128)
-        with self._cv:
-            self.ready_at = time.monotonic()
-            self._cv.notify_all()
-
-    def _accept_loop(self, listener: socket.socket, delay: float) -> None:
-        if delay > 0:
-            if self._stopping.wait(delay):
-                return
-            try:
-                self._listen(listener)
-            except OSError:
-                return
-        while not self._stopping.is_set():
-            try:
-                sock, addr = listener.accept()
-            except OSError:
-                return
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            with self._cv:
-                if self._stopping.is_set() or listener.fileno() == -1:  # stopped or restarted
-                    sock.close()
-                    return
-                self._conns.add(sock)
-                self._next_conn_id += 1
-                conn_id = self._next_conn_id
-            self._spawn(self._serve_conn, sock, addr[1], conn_id)
 
     # ---- waiting --------------------------------------------------------------------------
 
@@ -311,19 +210,15 @@ class AppServer:
 
     # ---- one connection -------------------------------------------------------------------
 
-    def _serve_conn(self, sock: socket.socket, client_port: int, conn_id: int) -> None:
+    def serve(self, sock: socket.socket, client_port: int, conn_id: int) -> None:
         reader = HttpReader(sock)
         try:
-            while not self._stopping.is_set():
+            while not self.stopping.is_set():
                 head = reader.read_head()
                 if head is None or not self._serve_one(sock, reader, head, client_port, conn_id):
                     break
         except (OSError, ProtocolError):
             pass
-        finally:
-            with self._cv:
-                self._conns.discard(sock)
-            sock.close()
 
     def _serve_one(self, sock: socket.socket, reader: HttpReader, head: Head,
                    client_port: int, conn_id: int) -> bool:
@@ -333,7 +228,7 @@ class AppServer:
         path, sep, query = head.target.partition("?")
         seen = Seen(head.method, head.target, path, query, list(head.headers), body,
                     client_port, conn_id, time.monotonic(), head.version, trailers)
-        w = Writer(sock, seen, self._stopping)
+        w = Writer(sock, seen, self.stopping)
         if not head.keep_alive():
             w.keep_alive = False
         is_health = self.health_path is not None and path == self.health_path \

@@ -11,17 +11,16 @@ Socket-level fault style after urllib3's test/with_dummyserver/test_socketlevel.
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .runtime_api import (
+from .loopback import LoopbackServer
+from .http11 import (
     Head,
     HttpReader,
     ProtocolError,
     build_response,
-    listen_socket,
     peer_closed,
     quiet_shutdown,
     rst_close,
@@ -99,72 +98,33 @@ Handler = Callable[[RawConn, RawRequest], bool]
 """Returns True to keep the connection for the next request (the body must have been read)."""
 
 
-class RawApp:
+class RawApp(LoopbackServer):
     """Threaded raw HTTP/1.1 app; `handler` may be swapped between invocations."""
 
+    name = "raw-app"
+
     def __init__(self, handler: Handler) -> None:
+        super().__init__()
         self.handler = handler
-        self.listener = listen_socket(0)
-        self.port: int = self.listener.getsockname()[1]
         self.heads: list[RawRequest] = []
         self.errors: list[BaseException] = []
-        self.stopping = threading.Event()
-        self._lock = threading.Condition()
-        self._conns: set[socket.socket] = set()
-        self._threads: list[threading.Thread] = []
-        self._next_id = 0
-
-    def __enter__(self) -> RawApp:
-        self._spawn(self._accept)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        quiet_shutdown(self.listener)
-        self.listener.close()
-        with self._lock:
-            conns = list(self._conns)
-        for c in conns:
-            quiet_shutdown(c)
-        for t in self._threads:
-            t.join(5)
 
     def requests(self, predicate: Callable[[RawRequest], bool] = lambda r: True) -> list[RawRequest]:
-        with self._lock:
+        with self._cv:
             return [r for r in self.heads if predicate(r)]
 
     def wait_requests(self, n: int, timeout: float = 10.0) -> list[RawRequest]:
         end = time.monotonic() + timeout
-        with self._lock:
+        with self._cv:
             while len(self.heads) < n:
                 left = end - time.monotonic()
                 if left <= 0:
                     raise AssertionError(f"raw app saw {len(self.heads)} requests, wanted {n}")
-                self._lock.wait(min(left, 0.1))
+                self._cv.wait(min(left, 0.1))
             return list(self.heads)
 
-    def _spawn(self, target, *args) -> None:
-        t = threading.Thread(target=target, args=args, daemon=True, name=f"raw-app-{self.port}")
-        self._threads.append(t)
-        t.start()
-
-    def _accept(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                sock, _ = self.listener.accept()
-            except OSError:
-                return
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            with self._lock:
-                self._next_id += 1
-                conn_id = self._next_id
-                self._conns.add(sock)
-            self._spawn(self._serve, RawConn(self, sock, conn_id))
-
-    def _serve(self, conn: RawConn) -> None:
+    def serve(self, sock: socket.socket, client_port: int, conn_id: int) -> None:
+        conn = RawConn(self, sock, conn_id)
         index = 0
         try:
             while not self.stopping.is_set() and not conn.closed:
@@ -177,9 +137,9 @@ class RawApp:
                     continue
                 req = RawRequest(conn.conn_id, index, head)
                 index += 1
-                with self._lock:
+                with self._cv:
                     self.heads.append(req)
-                    self._lock.notify_all()
+                    self._cv.notify_all()
                 if not self.handler(conn, req):
                     break
         except (OSError, ProtocolError):
@@ -187,8 +147,6 @@ class RawApp:
         except Exception as exc:  # a handler bug: keep it for the test to report
             self.errors.append(exc)
         finally:
-            with self._lock:
-                self._conns.discard(conn.sock)
             if not conn.closed:
                 conn.close()
 

@@ -1,256 +1,25 @@
 """A fake AWS Lambda Runtime API + Extensions API on 127.0.0.1, with fault injection.
 
-It speaks the wire format of SPEC.md §2.3, §3.1, §3.2 and §7 over a hand-written HTTP/1.1
-parser (so chunked bodies, trailers and per-chunk arrival times are visible to tests), records
+It speaks the wire format of docs/behaviour.md §2.3, §3.1, §3.2 and §7 over tests/support/http11.py (so chunked bodies, trailers and per-chunk arrival times are visible to tests), records
 every call, and never blocks forever: `stop()` releases every waiting handler.
 
-The first section holds the HTTP/1.1 wire helpers that `tests.support.apps` shares.
 Status codes and error bodies for rejected posts were checked against AWS's Runtime Interface
-Emulator (aws-lambda-rie from aws-sam-cli 1.170.0, via shared/tools/lambda-rie).
+Emulator (aws-lambda-rie from aws-sam-cli 1.170.0, see tests/support/rie_binary.py).
 """
 
 from __future__ import annotations
 
 import json
 import re
-import select
 import socket
-import struct
-import threading
 import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from http import HTTPStatus
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
-# --------------------------------------------------------------------------------------------
-# HTTP/1.1 wire helpers (shared with tests/support/apps.py)
-# --------------------------------------------------------------------------------------------
-
-MAX_LINE = 65536
-
-
-class ProtocolError(Exception):
-    """The peer sent bytes that are not valid HTTP/1.1 framing."""
-
-
-class PeerClosed(ConnectionError):
-    """The peer closed the connection in the middle of a message."""
-
-
-@dataclass
-class Head:
-    """A request line plus header fields, exactly as received (names lowercased)."""
-
-    method: str
-    target: str
-    version: str
-    headers: list[tuple[str, bytes]]
-
-    def values(self, name: str) -> list[bytes]:
-        name = name.lower()
-        return [v for n, v in self.headers if n == name]
-
-    def get(self, name: str) -> str | None:
-        """All values of `name` joined with ", " (RFC 9110 §5.3), latin-1; None if absent."""
-        vals = self.values(name)
-        return b", ".join(vals).decode("latin-1") if vals else None
-
-    def as_dict(self) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for n, _ in self.headers:
-            if n not in out:
-                out[n] = self.get(n) or ""
-        return out
-
-    @property
-    def path(self) -> str:
-        return self.target.partition("?")[0]
-
-    def keep_alive(self) -> bool:
-        tokens = {t.strip().lower() for t in (self.get("connection") or "").split(",")}
-        if self.version == "HTTP/1.0":
-            return "keep-alive" in tokens
-        return "close" not in tokens
-
-
-class HttpReader:
-    """Buffered reads over a blocking socket: lines, exact counts, whole HTTP/1.1 bodies."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.buf = bytearray()
-
-    def _fill(self) -> bool:
-        data = self.sock.recv(262144)
-        if not data:
-            return False
-        self.buf += data
-        return True
-
-    def read_line(self) -> bytes | None:
-        """One line without its CRLF (a bare LF is accepted); None on EOF before any byte."""
-        while True:
-            i = self.buf.find(b"\n")
-            if i >= 0:
-                line = bytes(self.buf[:i])
-                del self.buf[: i + 1]
-                return line[:-1] if line.endswith(b"\r") else line
-            if len(self.buf) > MAX_LINE:
-                raise ProtocolError("line too long")
-            if not self._fill():
-                if self.buf:
-                    raise PeerClosed("EOF in the middle of a line")
-                return None
-
-    def read_exact(self, n: int) -> bytes:
-        while len(self.buf) < n:
-            if not self._fill():
-                raise PeerClosed(f"EOF after {len(self.buf)} of {n} bytes")
-        data = bytes(self.buf[:n])
-        del self.buf[:n]
-        return data
-
-    def _read_fields(self) -> list[tuple[str, bytes]]:
-        fields: list[tuple[str, bytes]] = []
-        while True:
-            line = self.read_line()
-            if line is None:
-                raise PeerClosed("EOF in header section")
-            if line == b"":
-                return fields
-            name, sep, value = line.partition(b":")
-            if not sep or not name or name != name.strip() or b" " in name:
-                raise ProtocolError(f"bad header line {line!r}")
-            fields.append((name.decode("latin-1").lower(), value.strip(b" \t")))
-
-    def read_head(self) -> Head | None:
-        """The next request head; None when the peer closed cleanly between requests."""
-        line = self.read_line()
-        while line == b"":  # RFC 9112 §2.2: ignore empty lines before the request line
-            line = self.read_line()
-        if line is None:
-            return None
-        parts = line.split(b" ")
-        if len(parts) != 3 or not parts[2].startswith(b"HTTP/"):
-            raise ProtocolError(f"bad request line {line!r}")
-        method, target, version = (p.decode("latin-1") for p in parts)
-        return Head(method, target, version, self._read_fields())
-
-    def read_body(
-        self, head: Head, on_chunk: Callable[[bytes], None] | None = None
-    ) -> tuple[bytes, list[tuple[str, bytes]]]:
-        """The request body (de-chunked) and its trailers; `on_chunk` sees each chunk on arrival."""
-        te = (head.get("transfer-encoding") or "").lower()
-        if te:
-            if te.split(",")[-1].strip() != "chunked":
-                raise ProtocolError(f"unsupported transfer-encoding {te!r}")
-            return self._read_chunked(on_chunk)
-        cl = head.values("content-length")
-        if not cl:
-            return b"", []
-        if len(set(cl)) != 1 or not cl[0].isdigit():
-            raise ProtocolError(f"bad content-length {cl!r}")
-        return self.read_exact(int(cl[0])), []
-
-    def _read_chunked(
-        self, on_chunk: Callable[[bytes], None] | None
-    ) -> tuple[bytes, list[tuple[str, bytes]]]:
-        body = bytearray()
-        while True:
-            line = self.read_line()
-            if line is None:
-                raise PeerClosed("EOF before chunk size")
-            size_s = line.split(b";", 1)[0].strip()
-            try:
-                size = int(size_s, 16)
-            except ValueError:
-                raise ProtocolError(f"bad chunk size {line!r}") from None
-            if size == 0:
-                return bytes(body), self._read_fields()
-            data = self.read_exact(size)
-            body += data
-            if on_chunk is not None:
-                on_chunk(data)
-            if self.read_line() != b"":
-                raise ProtocolError("chunk not followed by CRLF")
-
-
-def encode_headers(headers: Iterable[tuple[str, str | bytes]]) -> bytes:
-    """Header lines for the wire; str values are UTF-8 encoded, bytes go out verbatim."""
-    out = bytearray()
-    for name, value in headers:
-        out += name.encode("latin-1") + b": "
-        out += value if isinstance(value, bytes) else str(value).encode("utf-8")
-        out += b"\r\n"
-    return bytes(out)
-
-
-def reason_phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Unknown"
-
-
-def build_response(
-    status: int,
-    headers: Iterable[tuple[str, str | bytes]] = (),
-    body: bytes = b"",
-    *,
-    content_length: bool = True,
-) -> bytes:
-    """A complete HTTP/1.1 response (Content-Length added unless `content_length=False`)."""
-    headers = list(headers)
-    if content_length:
-        headers.append(("Content-Length", str(len(body))))
-    head = f"HTTP/1.1 {status} {reason_phrase(status)}\r\n".encode("latin-1")
-    return head + encode_headers(headers) + b"\r\n" + body
-
-
-def rst_close(sock: socket.socket) -> None:
-    """Close with a TCP RST instead of a FIN (SO_LINGER 0), like a crashed or killed peer.
-
-    SHUT_RD first: it sends nothing but wakes a thread blocked in recv() on this socket,
-    which a bare close() from another thread would not.
-    """
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        sock.shutdown(socket.SHUT_RD)
-    except OSError:
-        pass
-    sock.close()
-
-
-def quiet_shutdown(sock: socket.socket) -> None:
-    """Wake any thread blocked on `sock` (recv/accept return) without raising."""
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-
-
-def peer_closed(sock: socket.socket) -> bool:
-    """True when the peer has gone (EOF or reset) — checked while we hold a request open."""
-    try:
-        readable, _, _ = select.select([sock], [], [], 0)
-        if not readable:
-            return False
-        return sock.recv(1, socket.MSG_PEEK) == b""
-    except (OSError, ValueError):
-        return True
-
-
-def listen_socket(port: int = 0, *, listen: bool = True) -> socket.socket:
-    """A TCP socket bound to 127.0.0.1:port (SO_REUSEADDR so a restart can re-bind)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("127.0.0.1", port))
-    if listen:
-        s.listen(128)
-    return s
-
+from .http11 import Head, HttpReader, ProtocolError, build_response, peer_closed, rst_close
+from .loopback import LoopbackServer
 
 # --------------------------------------------------------------------------------------------
 # The fake Runtime API
@@ -356,15 +125,17 @@ class _Invocation:
     headers: list[tuple[str, str]]
 
 
-class RuntimeApiServer:
+class RuntimeApiServer(LoopbackServer):
     """Fake Runtime API + Extensions API on 127.0.0.1:0; one thread per connection.
 
-    Use as a context manager. `address` goes into AWS_LAMBDA_RUNTIME_API. Events go in with
+    Use as a context manager (`LoopbackServer`). `address` goes into AWS_LAMBDA_RUNTIME_API. Events go in with
     `push()` and are served FIFO to `GET /invocation/next`; everything the runtime posts is
     recorded as a `Result`. All waits take a timeout and raise AssertionError on expiry.
     Rejected posts follow RIE: unknown/never-served id → 400 InvalidRequestID; a second post
     for an id already answered → 403 InvalidStateTransition. A 413 answer consumes the id.
     """
+
+    name = "runtime-api"
 
     def __init__(
         self,
@@ -372,15 +143,9 @@ class RuntimeApiServer:
         function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:fn",
         deadline_s: float = 30.0,
     ) -> None:
+        super().__init__()
         self.function_arn = function_arn
         self.deadline_s = deadline_s
-        self._cv = threading.Condition()
-        self._stop = threading.Event()
-        self._listener = listen_socket(0)
-        self.port: int = self._listener.getsockname()[1]
-        self.address: str = f"127.0.0.1:{self.port}"
-        self._threads: list[threading.Thread] = []
-        self._conns: set[socket.socket] = set()
         self._events: deque[_Invocation] = deque()
         self._faults: dict[str, deque[tuple]] = {k: deque() for k in FAULT_ENDPOINTS}
         self._results: dict[str, list[Result]] = {}
@@ -390,7 +155,6 @@ class RuntimeApiServer:
         self._extensions: dict[str, str] = {}
         self._shutdown: tuple[str, int] | None = None
         self._restore_held = False
-        self._started = False
         # Public records (read them; append only happens under the lock).
         self.calls: list[tuple[float, str, str, dict[str, str]]] = []
         self.registrations: list[dict[str, Any]] = []
@@ -398,57 +162,6 @@ class RuntimeApiServer:
         self.restore_errors: list[Result] = []
         self.served: dict[str, tuple[float, dict[str, str]]] = {}
         """request id → (monotonic time served by /next, headers sent with it)."""
-
-    # ---- lifecycle ------------------------------------------------------------------------
-
-    def start(self) -> RuntimeApiServer:
-        if not self._started:
-            self._started = True
-            self._spawn(self._accept_loop)
-        return self
-
-    def __enter__(self) -> RuntimeApiServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Close the listener and every connection; blocked handlers return. Idempotent."""
-        with self._cv:
-            self._stop.set()
-            self._cv.notify_all()
-            conns = list(self._conns)
-        quiet_shutdown(self._listener)
-        self._listener.close()
-        for c in conns:
-            quiet_shutdown(c)
-        deadline = time.monotonic() + timeout
-        for t in list(self._threads):
-            if t is not threading.current_thread():
-                t.join(max(0.0, deadline - time.monotonic()))
-        for c in conns:
-            c.close()
-
-    def _spawn(self, target: Callable[..., None], *args: Any) -> None:
-        t = threading.Thread(target=target, args=args, daemon=True,
-                             name=f"runtime-api-{self.port}")
-        self._threads = [x for x in self._threads if x.is_alive()] + [t]
-        t.start()
-
-    def _accept_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                sock, _ = self._listener.accept()
-            except OSError:
-                return
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            with self._cv:
-                if self._stop.is_set():
-                    sock.close()
-                    return
-                self._conns.add(sock)
-            self._spawn(self._serve_conn, sock)
 
     # ---- test-facing API ------------------------------------------------------------------
 
@@ -604,19 +317,15 @@ class RuntimeApiServer:
 
     reader_class = HttpReader  # a subclass may read bodies differently (e.g. drop them as they come)
 
-    def _serve_conn(self, sock: socket.socket) -> None:
+    def serve(self, sock: socket.socket, client_port: int, conn_id: int) -> None:
         reader = self.reader_class(sock)
         try:
-            while not self._stop.is_set():
+            while not self.stopping.is_set():
                 head = reader.read_head()
                 if head is None or not self._handle(sock, reader, head):
                     break
         except (OSError, ProtocolError):
             pass
-        finally:
-            with self._cv:
-                self._conns.discard(sock)
-            sock.close()
 
     def _send(self, sock: socket.socket, status: int, body: bytes = b"",
               headers: list[tuple[str, str]] | None = None) -> None:
@@ -677,11 +386,10 @@ class RuntimeApiServer:
                 self._finish(result, status)
             self._send(sock, status, payload)
             return head.keep_alive()
-        if fault and fault[0] == "delay" and self._stop.wait(fault[1]):
+        if fault and fault[0] == "delay" and self.stopping.wait(fault[1]):
             return False
 
-        handler = getattr(self, f"_do_{kind}")
-        return handler(sock, head, body, rid, result)
+        return self._HANDLERS[kind](self, sock, head, body, rid, result)
 
     def _new_result(self, kind: str, rid: str | None, head: Head, fault: tuple | None) -> Result:
         mode = (head.get("lambda-runtime-function-response-mode") or "").lower()
@@ -750,7 +458,7 @@ class RuntimeApiServer:
         """Wait (under the lock) until take() gives a value; None on stop or if the peer left."""
         while True:
             with self._cv:
-                if self._stop.is_set():
+                if self.stopping.is_set():
                     return None
                 value = take()
                 if value is not None:
@@ -778,15 +486,11 @@ class RuntimeApiServer:
         self._send(sock, status, payload)
         return head.keep_alive()
 
-    _do_error = _do_response
-
     def _do_init_error(self, sock: socket.socket, head: Head, body: bytes, rid: Any,
                        result: Result) -> bool:
         self._finish(result, 202)
         self._send(sock, 202, _OK_202)
         return head.keep_alive()
-
-    _do_restore_error = _do_init_error
 
     def _do_restore_next(self, sock: socket.socket, head: Head, body: bytes, rid: Any,
                          result: Any) -> bool:
@@ -848,6 +552,18 @@ class RuntimeApiServer:
                    _JSON + [("Lambda-Extension-Event-Identifier", str(uuid.uuid4()))])
         return head.keep_alive()
 
+
+    # The route table's kinds → handlers (a route's `kind` names its entry here).
+    _HANDLERS: dict[str, Callable[..., bool]] = {
+        "register": _do_register,
+        "extension_next": _do_extension_next,
+        "next": _do_next,
+        "response": _do_response,
+        "error": _do_response,
+        "init_error": _do_init_error,
+        "restore_next": _do_restore_next,
+        "restore_error": _do_init_error,
+    }
 
 def _json(obj: Any) -> bytes:
     """Compact JSON plus a newline, as the Runtime API (Go's json.Encoder) writes it."""

@@ -1,4 +1,4 @@
-"""`lwa.sources.body`: base64 in from the event, text-or-base64 out (SPEC §5.5, §6.3, Part A
+"""`lwa.sources.body`: base64 in from the event, text-or-base64 out (docs/behaviour.md §5.5, §6.3, decision
 "text vs base64"). Pure functions, no sockets."""
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def test_any_bytes_survive_base64_in(data):
     assert request_body({"body": base64.b64encode(data).decode(), "isBase64Encoded": True}) == data
 
 
-# ---- text or binary (SPEC §6.3) ----------------------------------------------------------------
+# ---- text or binary (docs/behaviour.md §6.3) ----------------------------------------------------------
 
 TEXT_TYPES = [
     None, "text/plain", "text/html; charset=utf-8", "text/event-stream", "text/javascript", "text/csv",
@@ -75,12 +75,12 @@ TEXT_TYPES = [
     "application/yaml", "application/ld+json", "application/problem+json; charset=utf-8",
     "application/graphql-response+json; charset=utf-8", "image/svg+xml", "application/atom+xml",
     "custom/vdn+yaml", " application/vnd.api+json ",
-    "application/json+zip",  # prefix rule (Q-25): still "application/json..."
+    "application/json+zip",  # prefix rule (§9.25): still "application/json..."
 ]
 BINARY_TYPES = [
     "image/png", "image/jpeg", "application/pdf", "application/octet-stream", "application/zip",
     "application/x-www-form-urlencoded", "audio/mpeg", "font/woff2",
-    "TEXT/HTML",  # rule 3 is case-sensitive (Q-25)
+    "TEXT/HTML",  # rule 3 is case-sensitive (§9.25)
     " text/plain",  # rule 3 is not trimmed, and the trimmed media type has no textual suffix
     "application/vnd.api+zip", "application/x-yaml",
 ]
@@ -127,7 +127,7 @@ def test_text_type_with_invalid_utf8_goes_back_base64(body):
 
 
 def test_no_transcoding_of_declared_charsets():
-    """Part A: no charset conversion; latin-1 bytes are not valid UTF-8, so they go as base64."""
+    """Decision "text vs base64": no charset conversion; latin-1 bytes are not valid UTF-8, so they go as base64."""
     body = "caf\u00e9".encode("latin-1")
     text, is_b64 = response_body(body, _headers("text/plain; charset=iso-8859-1"))
     assert is_b64 and base64.b64decode(text) == body

@@ -1,5 +1,5 @@
-"""`lwa.compression`: coding negotiation, the should-compress predicate, and `apply` (SPEC §6.5,
-Part A "compression", Q-30, Q-33). Import-time behaviour is checked in fresh interpreters."""
+"""`lwa.compression`: coding negotiation, the should-compress predicate, and `apply` (docs/behaviour.md §6.5,
+decision "compression", §9.30, §9.33). Import-time behaviour is checked in fresh interpreters."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def _resp(ctype: str | None = "text/html", body: bytes = TEXT, status: int = 200
     (_resp(), True),
     (_resp(None), True),
     (_resp("application/json"), True),
-    (_resp("application/octet-stream"), True),  # Q-30: octet-stream is compressible
+    (_resp("application/octet-stream"), True),  # §9.30: octet-stream is compressible
     (_resp("image/svg+xml"), True),
     (_resp("image/svg+xml; charset=utf-8"), True),
     (_resp("text/plain", b"x" * 32), True),
@@ -107,7 +107,7 @@ def test_apply_gzip_fixes_headers_and_round_trips():
     assert out.header("vary") == "accept-encoding"
     assert out.header("etag") == '"e"' and out.header("content-type") == "text/html"
     assert len(out.body) < len(TEXT) and gzip.decompress(out.body) == TEXT
-    # Compressed bodies go back base64 (SPEC §6.3 rule 1).
+    # Compressed bodies go back base64 (docs/behaviour.md §6.3 rule 1).
     text, is_b64 = response_body(out.body, list(out.headers))
     assert is_b64
 
@@ -120,7 +120,7 @@ def test_apply_brotli_when_preferred():
 
 
 def test_apply_identity_adds_vary_only():
-    """Q-33 (MATCH): a compressible body gets Vary even when the client accepts no coding."""
+    """docs/behaviour.md §9.33 (matched): a compressible body gets Vary even when the client accepts no coding."""
     resp = _resp("text/html", TEXT, 200, ("content-length", str(len(TEXT))))
     for req in (_req(), _req("deflate"), _req("br;q=0, gzip;q=0")):
         out = apply(req, resp)

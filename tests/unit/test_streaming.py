@@ -14,7 +14,7 @@ from lwa.errors import AppResponseTruncatedError, AppTimeoutError
 from lwa.runtime import ERROR_BODY_TRAILER, ERROR_TYPE_HEADER
 from lwa.streaming import SEPARATOR, error_trailers, prelude, pump
 from lwa.wire import ChunkedWriter, Connection
-from tests.support.runtime_api import Head, HttpReader
+from tests.support.http11 import Head, HttpReader
 
 
 def _split(head: bytes) -> dict:
