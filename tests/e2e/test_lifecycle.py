@@ -103,11 +103,24 @@ def test_async_init_ends_init_early_and_finishes_the_wait_at_the_first_invocatio
 
 
 def test_async_init_is_ignored_under_snapstart(run_lwa):
-    with RuntimeApiServer() as runtime, AppServer(echo) as app:
-        lwa = run_lwa(runtime, app.port, AWS_LWA_ASYNC_INIT="true", AWS_LAMBDA_INITIALIZATION_TYPE="provisioned-concurrency",
-                      **HEALTH)
-        lwa.wait_log("AWS_LWA_ASYNC_INIT ignored under AWS_LAMBDA_INITIALIZATION_TYPE=provisioned-concurrency")
+    """Under SnapStart a snapshot must never hold an app that is still booting: with
+    AWS_LWA_ASYNC_INIT=true and an app that needs longer than async init's 9.8 s budget, lwa still
+    waits for it before the before-checkpoint hook and `restore/next` (the snapshot point)."""
+    order: list = []
+    with RuntimeApiServer() as runtime, _snap_app(order, 10.5, **{"/before": fixed(200)}) as app:
+        runtime.hold_restore()
+        lwa = run_lwa(runtime, app.port, AWS_LWA_ASYNC_INIT="true", AWS_LAMBDA_INITIALIZATION_TYPE="snap-start",
+                      AWS_LWA_SNAPSTART_BEFORE_CHECKPOINT_PATH="/before", **HEALTH)
+        lwa.wait_log("AWS_LWA_ASYNC_INIT ignored under AWS_LAMBDA_INITIALIZATION_TYPE=snap-start")
+        restore = runtime.wait_calls("GET", "/2018-06-01/runtime/restore/next", 1, timeout=20)[0]
+        assert app.ready_at is not None and restore[0] >= app.ready_at, "snapshot taken before the app was ready"
+        assert restore[0] - app.ready_at < 2.0
+        assert [o[0] for o in order] == ["/before"]
+        assert [s.at for s in app.requests if s.path == "/before"][0] >= app.ready_at
+        runtime.release_restore()
         runtime.wait_polling(1, timeout=10)
+        rid = runtime.push(v2_event("GET", "/first"))
+        assert runtime.wait_result(rid).kind == "response"
 
 
 def test_concurrent_slots_answer_every_invocation_once_with_its_own_body(run_lwa):
@@ -211,7 +224,7 @@ def test_runtime_api_faults_on_next_are_retried(run_lwa):
         assert "retrying" in lwa.output
 
 
-def _snap_app(order: list, **hooks) -> AppServer:
+def _snap_app(order: list, ready_after_s: float = 0.0, **hooks) -> AppServer:
     def record(name, handler):
         def h(seen, w):
             order.append((name, seen.client_port, seen.conn_id))
@@ -219,7 +232,7 @@ def _snap_app(order: list, **hooks) -> AppServer:
         return h
 
     table = {path: record(path, handler) for path, handler in hooks.items()}
-    return AppServer(routes(table, default=record("invoke", echo)))
+    return AppServer(routes(table, default=record("invoke", echo)), ready_after_s=ready_after_s)
 
 
 def test_snapstart_hook_order_and_no_connection_crosses_the_snapshot(run_lwa):
