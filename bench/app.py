@@ -9,7 +9,9 @@ prefix; the query is ignored unless named):
     /stream?bytes=N     chunked: N bytes in 64 KiB chunks, written as fast as the socket takes them
     anything else       200 "ok" (text/plain)
 
-Run as a process: `python bench/app.py [--port 0]` prints `READY <port>` once listening.
+Run as a process: `python bench/app.py [--port 0]` prints `READY <port>` once listening. With
+`--listen-after S` the port is bound at once (connects are refused) and `READY <port>` printed,
+then after S seconds it listens and prints `LISTENING <time.monotonic()>` (the cold-start bench).
 """
 
 from __future__ import annotations
@@ -108,13 +110,22 @@ def serve_forever(listener: socket.socket) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--listen-after", type=float, default=0.0, metavar="S")
     args = parser.parse_args()
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", args.port))
-    listener.listen(256)
-    sys.stdout.write(f"READY {listener.getsockname()[1]}\n")
-    sys.stdout.flush()
+    if args.listen_after:
+        sys.stdout.write(f"READY {listener.getsockname()[1]}\n")
+        sys.stdout.flush()
+        time.sleep(args.listen_after)
+        listener.listen(256)
+        sys.stdout.write(f"LISTENING {time.monotonic():.6f}\n")
+        sys.stdout.flush()
+    else:
+        listener.listen(256)
+        sys.stdout.write(f"READY {listener.getsockname()[1]}\n")
+        sys.stdout.flush()
     serve_forever(listener)
     return 0
 

@@ -124,7 +124,8 @@ class ColdStart:
 
 
 class Serving:
-    """The slot threads and the `Slots` they share, built once `lwa.loop` is loaded."""
+    """The slot threads and the `Slots` they share. The threads and their Runtime API connections
+    are made during the readiness wait (`prepare`); `start` only lets them poll."""
 
     def __init__(self, config: Config, holder: AppHolder, stop: StopFlag, cold: ColdStart) -> None:
         self.config = config
@@ -133,13 +134,17 @@ class Serving:
         self.cold = cold
         self.gate: Callable[[float], None] | None = None
         self.shared: Slots | None = None
+        self.go = threading.Event()
         self._lock = threading.Lock()
 
-    def start(self, ready_at_init: bool) -> None:
-        self.gate = _async_gate(self.config, ready_at_init, self.cold)
+    def prepare(self) -> None:
         for n in range(self.config.concurrency):
             runtime = RuntimeClient(self.config.runtime_api, self.cold.answered)
             threading.Thread(target=self._slot, args=(runtime,), name=f"lwa-slot-{n}", daemon=True).start()
+
+    def start(self, ready_at_init: bool) -> None:
+        self.gate = _async_gate(self.config, ready_at_init, self.cold)
+        self.go.set()
 
     def _slots(self) -> Slots:
         self.holder.preloaded.wait()
@@ -151,7 +156,13 @@ class Serving:
             return self.shared
 
     def _slot(self, runtime: RuntimeClient) -> None:
-        """Thread body: the first poll goes out at once; then the loop takes over."""
+        """Thread body: connect, wait for `start`, poll at once; then the loop takes over."""
+        if not self.config.snapstart:  # no connection may cross a snapshot
+            try:
+                runtime.conn.connect()
+            except OSError:
+                pass  # the poll connects again and retries as on any transport fault
+        self.go.wait()
         try:
             inv = runtime.next(self.stop)
         except Exception:  # as loop.run_slot: a fault in polling must not cost the slot
@@ -285,6 +296,8 @@ def main(environ: Mapping[str, str]) -> int:
         "lwa ready to wait for the app: %s (%s), invoke mode %s, %d slot(s)",
         config.readiness_target, config.readiness_protocol, config.invoke_mode, config.concurrency,
     )
+    serving = Serving(config, holder, stop, cold)
+    serving.prepare()
 
     budget = ASYNC_INIT_BUDGET_S if config.async_init else config.readiness_timeout_s
     ready, last = readiness.wait_ready(config, stop, budget, started)
@@ -298,7 +311,6 @@ def main(environ: Mapping[str, str]) -> int:
     else:
         log.info("app not ready after %.1fs: ending Init, the first invocation finishes the wait", budget)
 
-    serving = Serving(config, holder, stop, cold)
     outcome: list[int] = []
     if config.snapstart:
         threading.Thread(

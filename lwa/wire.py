@@ -67,6 +67,11 @@ class Connection:
         self.sock: socket.socket | None = None
         self.rfile = None
 
+    def connect(self) -> None:
+        """Open the connection now, if it is not open, so the first request finds it ready."""
+        if self.sock is None:
+            self._connect()
+
     def _connect(self) -> None:
         sock = socket.create_connection((connect_host(self.host), self.port), timeout=self.timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
