@@ -109,7 +109,7 @@ def lambda_env(runtime: str, app_port: int, **extra: str) -> dict[str, str]:
 
 class Stage:
     """lwa and urllib3 laid out as the layer ships them (compiled .pyc), run as the launcher does:
-    `python -E -S -B -m lwa` from that directory (extension/lambda-adapter)."""
+    `python -E -S -B -m lwa` from that directory (extension/layer-launcher.sh)."""
 
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="lwa-bench-"))
