@@ -250,60 +250,55 @@ class App:
         for attempt_no in (0, 1):
             conn = self._get()
             reused = conn.sock is not None
-            attempt = None
+            attempt = _Attempt(conn, deadline)
             try:
-                self.bound(conn, deadline)
-                if conn.sock is None:
-                    conn.connect()
-                    self.bound(conn, deadline)
-                attempt = _Attempt(conn, deadline)
-                try:
-                    attempt.send(head, req.body)
-                except (BrokenPipeError, ConnectionResetError) as exc:
-                    # The app may have answered and closed before reading the whole body (an
-                    # early 413): its answer is on the socket still. Read it; without one, the
-                    # send error is the outcome.
-                    if not attempt.wrote:
-                        raise
-                    try:
-                        answer = attempt.response(req.method)
-                    except (http1.ProtocolError, OSError):
-                        raise exc from None
-                    return Exchange(self, attempt, *answer, deadline)
-                return Exchange(self, attempt, *attempt.response(req.method), deadline)
+                return self._exchange(attempt, req, head)
             except _NO_ANSWER as exc:
                 conn.close()
                 self.put(conn)
-                seen = attempt is not None and attempt.reader.seen
-                wrote = attempt is not None and attempt.wrote
-                if reused and attempt_no == 0 and not seen and (not wrote or req.method.upper() in _IDEMPOTENT):
+                idempotent = not attempt.wrote or req.method.upper() in _IDEMPOTENT
+                if reused and attempt_no == 0 and not attempt.reader.seen and idempotent:
                     continue
                 raise AppConnectionError(f"the app closed the connection without answering: {_describe(exc)}") from None
-            except _TIMEOUT + (_ConnectTimeoutError,) as exc:
+            except Exception as exc:
                 conn.close()
                 self.put(conn)
-                if isinstance(exc, _NewConnectionError):  # urllib3 files "refused" under connect timeouts
-                    raise AppConnectionError(
-                        f"cannot reach the app at {self.config.app_netloc}: {_describe(exc)}"
-                    ) from None
-                raise AppTimeoutError(
-                    f"the app did not answer {req.method} {_path(req.target)} before the invocation deadline"
-                ) from None
-            except http1.Truncated as exc:
-                conn.close()
-                self.put(conn)
-                raise AppResponseTruncatedError(f"the app's response broke off: {exc}") from None
-            except http1.ProtocolError as exc:
-                conn.close()
-                self.put(conn)
-                raise AppResponseInvalidError(f"the app's response is not valid HTTP/1.1: {exc}") from None
-            except (OSError, _urllib3.exceptions.HTTPError) as exc:  # refused, unreachable, reset later
-                conn.close()
-                self.put(conn)
-                raise AppConnectionError(
-                    f"cannot reach the app at {self.config.app_netloc}: {_describe(exc)}"
-                ) from None
+                raise self._error(exc, req) from None
         raise AssertionError("unreachable")
+
+    def _exchange(self, attempt: _Attempt, req: AppRequest, head: bytes) -> Exchange:
+        conn = attempt.conn
+        self.bound(conn, attempt.deadline)
+        if conn.sock is None:
+            conn.connect()
+            self.bound(conn, attempt.deadline)
+        try:
+            attempt.send(head, req.body)
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            # The app may have answered and closed before reading the whole body (an early 413):
+            # its answer is on the socket still. Read it; without one, the send error stands.
+            if not attempt.wrote:
+                raise
+            try:
+                return Exchange(self, attempt, *attempt.response(req.method), attempt.deadline)
+            except (http1.ProtocolError, OSError):
+                raise exc from None
+        return Exchange(self, attempt, *attempt.response(req.method), attempt.deadline)
+
+    def _error(self, exc: Exception, req: AppRequest) -> Exception:
+        """The lwa error for what broke an exchange; anything unexpected stays as it is (a bug)."""
+        if isinstance(exc, http1.Truncated):
+            return AppResponseTruncatedError(f"the app's response broke off: {exc}")
+        if isinstance(exc, http1.ProtocolError):
+            return AppResponseInvalidError(f"the app's response is not valid HTTP/1.1: {exc}")
+        # urllib3 files "connection refused" (NewConnectionError) under its connect timeouts.
+        if isinstance(exc, _TIMEOUT) or (isinstance(exc, _ConnectTimeoutError) and not isinstance(exc, _NewConnectionError)):
+            return AppTimeoutError(
+                f"the app did not answer {req.method} {_path(req.target)} before the invocation deadline"
+            )
+        if isinstance(exc, (OSError, _urllib3.exceptions.HTTPError)):  # refused, unreachable, reset
+            return AppConnectionError(f"cannot reach the app at {self.config.app_netloc}: {_describe(exc)}")
+        return exc
 
     def send(self, req: AppRequest, deadline: float, limit: int = 1 << 20) -> AppResponse:
         """The whole exchange, buffered (a body over `limit` is cut just past it: see read_all)."""
