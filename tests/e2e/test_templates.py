@@ -64,19 +64,21 @@ def test_cfn_lint_passes(example: str, name: str) -> None:
     assert not matches, "\n".join(f"{name}:{m.linenumber}: {m.rule.id} {m.message}" for m in matches)
 
 
-@pytest.mark.parametrize(("change", "rule"), [
-    (("Runtime: python3.12", "Runtime: python2.6"), "E3030"),   # no such runtime
-    (("AuthType: NONE", "AuthType: OPEN"), "E0001"),            # the SAM transform refuses it
-    (("[!Ref LwaLayerArn]", "[!Ref LwaLayer]"), "E1020"),       # a parameter that does not exist
-])
-def test_cfn_lint_catches_a_broken_template(change: tuple[str, str], rule: str) -> None:
+def test_cfn_lint_catches_a_broken_template() -> None:
     """The check above can fail: the same linter, offline, rejects each of these mistakes."""
     api = pytest.importorskip("cfnlint.api", reason="cfn-lint is not installed (pip install cfn-lint)")
     text = (EXAMPLES / "flask" / "template.yaml").read_text()
-    broken = text.replace(*change)
-    assert broken != text
+    mistakes = {
+        "E3030": ("Runtime: python3.12", "Runtime: python2.6"),  # no such runtime
+        "E1020": ("[!Ref LwaLayerArn]", "[!Ref LwaLayer]"),      # a parameter that does not exist
+        "E3012": ("MemorySize: 512", "MemorySize: lots"),         # not a number
+    }
+    broken = text
+    for old, new in mistakes.values():
+        assert old in broken
+        broken = broken.replace(old, new)
     ids = {m.rule.id for m in api.lint(broken, config=api.ManualArgs(regions=["us-east-1"]))}
-    assert rule in ids, ids
+    assert set(mistakes) <= ids, ids
 
 
 @pytest.mark.parametrize(("example", "name"), sorted(TEMPLATES))
