@@ -131,7 +131,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     app = BigApp()
-    print(f"lwa peak RSS (VmHWM) with a {args.size_mb} MB answer; medians of {args.runs} runs; target < {LIMIT_MB:.0f} MB")
+    print(f"lwa peak RSS (VmHWM) with a {args.size_mb} MB answer; medians of {args.runs} runs; "
+          f"target < {LIMIT_MB:.0f} MB")
     print(f"{'mode':30} {'1 KiB answer':>13} {f'{args.size_mb} MB answer':>13}  outcome   result")
     failed = False
     for name, (env, event, ctype, pool) in MODES.items():

@@ -61,7 +61,7 @@ class Table:
         widths = [max(len(r[i]) for r in [head, *self.rows] if r[1] or i == 0) for i in range(5)]
         widths[0] = 0
         lines = []
-        fmt = "| {:<%d} | {:>%d} | {:<%d} | {:<%d} |" % tuple(widths[1:])
+        fmt = "| {{:<{}}} | {{:>{}}} | {{:<{}}} | {{:<{}}} |".format(*widths[1:])
         lines.append(fmt.format(*head[1:]))
         lines.append("|" + "|".join("-" * (w + 2) for w in widths[1:]) + "|")
         for title, measure, value, baseline, verdict in self.rows:
@@ -458,7 +458,7 @@ def bench_invoke(t: Table, stage: Stage, app_port: int, reps: int, n: int) -> No
     for name, _, count in scenarios:
         r = results[name]
 
-        def m(side: str, key: str) -> float:
+        def m(side: str, key: str, r: dict = r) -> float:
             return median(x[key] for x in r[side])
 
         share = median(a["cycle_median"] - b["cycle_median"] - c["cycle_median"]

@@ -72,7 +72,8 @@ def one_run(cmd: list[str], cwd: Path, app_port: int, timeout: float = 20.0) -> 
             return (polls[0][0] - t0) * 1000.0, rss
         except AssertionError:
             proc.kill()
-            raise SystemExit(f"{shlex.join(cmd)} never polled /next:\n{proc.communicate()[1].decode()[-2000:]}")
+            err = proc.communicate()[1].decode()[-2000:]
+            raise SystemExit(f"{shlex.join(cmd)} never polled /next:\n{err}") from None
         finally:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)

@@ -12,9 +12,9 @@ from urllib.parse import parse_qsl, quote
 
 import pytest
 
+from tests.support.apps import AppServer, echo, fixed, routes
 from tests.support.events import event_bytes, event_files, load_event, v2_event
 from tests.support.process import Lwa, base_env
-from tests.support.apps import AppServer, echo, fixed, routes
 from tests.support.runtime_api import RuntimeApiServer
 
 HTTP_EVENTS = event_files("v1", "v2", "alb")
@@ -223,7 +223,8 @@ def test_error_status_codes_fail_the_invocation_with_status_and_body(cookie_stac
 
 
 def test_passthrough_events_post_raw_bytes_and_return_the_app_json(run_lwa):
-    answers = routes({"/events": fixed(200, [("Content-Type", "application/json")], b'{"batchItemFailures": [],"z":1,"a":2}')})
+    answer = b'{"batchItemFailures": [],"z":1,"a":2}'
+    answers = routes({"/events": fixed(200, [("Content-Type", "application/json")], answer)})
     with RuntimeApiServer() as runtime, AppServer(answers) as app:
         run_lwa(runtime, app.port, AWS_LWA_READINESS_CHECK_PATH="/healthz")
         for name in event_files("passthrough", "websocket"):

@@ -12,9 +12,9 @@ from types import SimpleNamespace
 import brotli
 import pytest
 
+from tests.support.apps import AppServer, fixed, routes
 from tests.support.events import REPO, load_event
 from tests.support.process import Lwa, base_env
-from tests.support.apps import AppServer, fixed, routes
 from tests.support.runtime_api import RuntimeApiServer
 
 EVENTS = {
@@ -277,8 +277,8 @@ def test_all_byte_values_round_trip_both_ways(plain, kind, payload):
 @pytest.mark.parametrize("kind", KINDS)
 def test_unencoded_text_body_reaches_the_app_as_utf8(plain, kind):
     text = "caf\u00e9 \u2713 \U0001f600 {\"k\": 1}"
-    envelope = invoke(plain.runtime, http_event(kind, "/echo", method="PUT", headers={"x-want-type": "application/json"},
-                                                body=text))
+    event = http_event(kind, "/echo", method="PUT", headers={"x-want-type": "application/json"}, body=text)
+    envelope = invoke(plain.runtime, event)
     assert plain.app.requests[-1].body == text.encode()
     assert envelope["isBase64Encoded"] is False and envelope["body"] == text
 

@@ -20,8 +20,8 @@ import pytest
 from tests.support import apps, raw_app
 from tests.support.apps import AppServer
 from tests.support.events import v2_event
-from tests.support.raw_app import RawApp
 from tests.support.http11 import listen_socket
+from tests.support.raw_app import RawApp
 from tests.support.runtime_api import RuntimeApiServer
 
 WAIT_S = 10.0
@@ -283,8 +283,8 @@ MALFORMED = {
     "status_line_then_close": (b"HTTP/1.1 200 OK\r\n", "AppResponseTruncated"),
     "status_line_too_long": (b"HTTP/1.1 200 " + b"O" * 70000 + b"\r\n\r\n", "AppResponseInvalid"),
     "header_line_too_long": (b"HTTP/1.1 200 OK\r\nX-Big: " + b"v" * 70000 + b"\r\n\r\n", "AppResponseInvalid"),
-    "head_too_large": (b"HTTP/1.1 200 OK\r\n" + b"X-H: " + b"v" * 1000 + b"\r\n" * 1 + (b"X-H: " + b"v" * 1000 + b"\r\n") * 300,
-                       "AppResponseInvalid"),
+    "head_too_large": (b"HTTP/1.1 200 OK\r\n" + b"X-H: " + b"v" * 1000 + b"\r\n" * 1
+                       + (b"X-H: " + b"v" * 1000 + b"\r\n") * 300, "AppResponseInvalid"),
     "header_without_colon": (b"HTTP/1.1 200 OK\r\nBroken header line\r\nContent-Length: 2\r\n\r\nhi",
                              "AppResponseInvalid"),
     "body_shorter_than_content_length": (
@@ -440,7 +440,8 @@ def test_response_refused_for_size_becomes_a_response_too_large_error(api, app, 
 
 
 @pytest.mark.parametrize("status,error_type", [(400, "InvalidRequestID"), (403, "InvalidStateTransition")])
-def test_response_refused_with_another_4xx_is_logged_not_followed_by_an_error_post(api, app, status, error_type, start) -> None:
+def test_response_refused_with_another_4xx_is_logged_not_followed_by_an_error_post(
+        api, app, status, error_type, start) -> None:
     """400/403 mean the Runtime API holds no slot for another post for that id: say so, go on."""
     lwa = start(api, app.port)
     api.inject("response", ("status", status, {"errorType": error_type, "errorMessage": "refused"}))
@@ -503,7 +504,7 @@ def test_mixed_faults_under_concurrency_each_get_their_own_outcome(api, app, sta
             assert base64.b64decode(echoed["body_base64"]) == marker.encode()
         else:
             assert error_of(result)["errorType"] == expected[path], (path, result.body[:200])
-    for rid, path, marker in pushed:
+    for _rid, path, marker in pushed:
         if path in ("/ok", "/trunc"):  # POSTs: exactly once
             assert len(marked(app.requests, marker)) == 1, path
     ok_response(api)

@@ -19,10 +19,10 @@ from urllib.parse import parse_qsl, unquote_to_bytes
 
 import pytest
 
-from tests.support.events import v2_event as v2
-from tests.support.process import Lwa, base_env
 from tests.support import apps
 from tests.support.apps import AppServer
+from tests.support.events import v2_event as v2
+from tests.support.process import Lwa, base_env
 from tests.support.runtime_api import RuntimeApiServer
 
 SMUGGLED = "/smuggled"

@@ -50,7 +50,7 @@ def free_port() -> int:
 
 def python_for(version: str) -> str | None:
     """An interpreter of that minor version on this machine (PATH, then pyenv), or None."""
-    if "%d.%d" % sys.version_info[:2] == version:
+    if "{}.{}".format(*sys.version_info[:2]) == version:
         return sys.executable
     pyenv = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
     candidates = [shutil.which(f"python{version}")]
@@ -215,7 +215,7 @@ def test_zip_layout_and_metadata(builds: tuple[Path, Path, str], arch: str) -> N
         assert f"urllib3 {pin('urllib3')}" in info
         # bytecode for the build's Python, in unchecked-hash mode (flags == 0b01): valid
         # whatever the files' mtimes, and never rewritten on a read-only /opt
-        tag = "cpython-%d%d" % sys.version_info[:2]
+        tag = "cpython-{}{}".format(*sys.version_info[:2])
         pyc = f"lwa-adapter/python/lwa/__pycache__/__init__.{tag}.pyc"
         assert pyc in names
         assert int.from_bytes(z.read(pyc)[4:8], "little") == 0b01

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from tests.support.events import v2_event
 from tests.support.apps import AppServer, echo, fixed, hang, routes, sleep
+from tests.support.events import v2_event
 from tests.support.runtime_api import RuntimeApiServer
 
 HEALTH = {"AWS_LWA_READINESS_CHECK_PATH": "/healthz"}

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import urllib3
 
+from tests.support.apps import AppServer, echo
 from tests.support.events import REPO, load_event
 from tests.support.process import base_env
-from tests.support.apps import AppServer, echo
 from tests.support.runtime_api import RuntimeApiServer
 
 VERSIONS = ("3.10", "3.11", "3.12", "3.13", "3.14")

@@ -369,7 +369,7 @@ def test_runs_without_python_under_rie(artifact: Artifact, tmp_path: Path) -> No
             try:
                 resp = json.loads(answer)
             except ValueError:
-                raise AssertionError(f"{kind}: not a Lambda response: {answer[:500]!r}\n{log.read_text()}")
+                raise AssertionError(f"{kind}: not a Lambda response: {answer[:500]!r}\n{log.read_text()}") from None
             assert resp.get("statusCode") == 200, f"{kind}: {resp}\n{log.read_text()}"
             body = resp.get("body") or ""
             raw = base64.b64decode(body) if resp.get("isBase64Encoded") else body.encode()

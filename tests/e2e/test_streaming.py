@@ -17,11 +17,20 @@ from types import SimpleNamespace
 
 import pytest
 
+from tests.support.apps import (
+    AppServer,
+    download,
+    fixed,
+    hang,
+    pattern,
+    reset_before_response,
+    reset_mid_response,
+    routes,
+    sse,
+)
 from tests.support.events import load_event
-from tests.support.process import Lwa, base_env
-from tests.support.apps import (AppServer, download, fixed, hang, pattern, reset_before_response, reset_mid_response,
-                                routes, sse)
 from tests.support.http11 import HttpReader, ProtocolError
+from tests.support.process import Lwa, base_env
 from tests.support.runtime_api import RuntimeApiServer
 
 SEP = b"\x00" * 8

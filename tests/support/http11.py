@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Callable, Iterable
 
-
 MAX_LINE = 65536
 
 

@@ -11,7 +11,6 @@ import threading
 import time
 from pathlib import Path
 
-
 REPO = Path(__file__).resolve().parents[2]
 
 # Variables of this machine that would change lwa's behaviour under test.
@@ -52,7 +51,8 @@ def stop_process(proc: subprocess.Popen, timeout: float = 10.0, sig: int = signa
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(5)
-        raise StopTimeout(f"{proc.args} did not exit within {timeout} s of signal {sig}" + (f"; output:\n{output}" if output else ""))
+        said = f"; output:\n{output}" if output else ""
+        raise StopTimeout(f"{proc.args!r} did not exit within {timeout} s of signal {sig}{said}") from None
 
 
 class Lwa:

@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .loopback import LoopbackServer
 from .http11 import (
     Head,
     HttpReader,
@@ -25,6 +24,7 @@ from .http11 import (
     quiet_shutdown,
     rst_close,
 )
+from .loopback import LoopbackServer
 
 HEALTH_PATH = "/healthz"
 
@@ -144,7 +144,7 @@ class RawApp(LoopbackServer):
                     break
         except (OSError, ProtocolError):
             pass
-        except Exception as exc:  # a handler bug: keep it for the test to report
+        except Exception as exc:  # noqa: BLE001  (a handler bug: kept for the test to report)
             self.errors.append(exc)
         finally:
             if not conn.closed:

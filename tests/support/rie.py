@@ -25,8 +25,8 @@ import json
 import os
 import random
 import re
-import shutil
 import shlex
+import shutil
 import signal
 import socket
 import stat
@@ -71,7 +71,8 @@ def needs_root() -> str | None:
     """Why RIE cannot show a directory as /opt (layers, extensions) or run Managed Instances
     mode here, or None: both need a private mount namespace, so root and unshare."""
     if os.geteuid() != 0:
-        return "RIE with a layer or extension on /opt, or in Managed Instances mode, needs root (a private mount namespace)"
+        return ("RIE with a layer or extension on /opt, or in Managed Instances mode, needs root "
+                "(a private mount namespace)")
     if shutil.which("unshare") is None:
         return "RIE with /opt or Managed Instances mode needs unshare (util-linux)"
     return None

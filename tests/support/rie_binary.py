@@ -71,7 +71,8 @@ def _download_wheel(dest: Path) -> None:
         if out.returncode != 0:
             raise RieUnavailable(
                 f"pip could not download aws-sam-cli=={SAM_VERSION} from PyPI (it carries AWS's Runtime Interface "
-                f"Emulator); set AWS_LAMBDA_RIE to an aws-lambda-rie binary to run offline.\n{out.stderr.strip()[-800:]}"
+                "Emulator); set AWS_LAMBDA_RIE to an aws-lambda-rie binary to run offline.\n"
+                + out.stderr.strip()[-800:]
             )
         os.replace(Path(tmp) / WHEEL, dest)
 

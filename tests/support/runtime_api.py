@@ -1,7 +1,8 @@
 """A fake AWS Lambda Runtime API + Extensions API on 127.0.0.1, with fault injection.
 
-It speaks the wire format of docs/behaviour.md §2.3, §3.1, §3.2 and §7 over tests/support/http11.py (so chunked bodies, trailers and per-chunk arrival times are visible to tests), records
-every call, and never blocks forever: `stop()` releases every waiting handler.
+It speaks the wire format of docs/behaviour.md §2.3, §3.1, §3.2 and §7 over tests/support/http11.py
+(so chunked bodies, trailers and per-chunk arrival times are visible to tests), records every call,
+and never blocks forever: `stop()` releases every waiting handler.
 
 Status codes and error bodies for rejected posts were checked against AWS's Runtime Interface
 Emulator (aws-lambda-rie from aws-sam-cli 1.170.0, see tests/support/rie_binary.py).

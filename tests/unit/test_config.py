@@ -1,4 +1,5 @@
-"""Configuration parsing: names, defaults, deprecated aliases and parse rules (docs/behaviour.md §1 and its decisions)."""
+"""Configuration parsing: names, defaults, deprecated aliases and parse rules (docs/behaviour.md §1 and
+its decisions)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from lwa.config import ConfigError, load_config, parse_status_list
 
 def test_defaults():
     c = load_config({})
-    assert (c.host, c.port, c.readiness_port, c.readiness_path, c.readiness_protocol) == ("127.0.0.1", 8080, 8080, "/", "http")
+    assert (c.host, c.port, c.readiness_port, c.readiness_path, c.readiness_protocol) == \
+        ("127.0.0.1", 8080, 8080, "/", "http")
     assert c.healthy_status == ((100, 499),)
     assert (c.async_init, c.enable_compression, c.invoke_mode) == (False, False, "buffered")
     assert (c.pass_through_path, c.remove_base_path, c.authorization_source) == ("/events", "", "")
@@ -113,7 +115,8 @@ def test_concurrency_and_lambda_context_values():
 
 def test_readiness_timeout_and_paths_validated():
     assert load_config({"AWS_LWA_READINESS_CHECK_TIMEOUT_SECONDS": "2.5"}).readiness_timeout_s == 2.5
-    for variable, value in [("AWS_LWA_READINESS_CHECK_TIMEOUT_SECONDS", "soon"), ("AWS_LWA_READINESS_CHECK_PATH", "health"),
+    for variable, value in [("AWS_LWA_READINESS_CHECK_TIMEOUT_SECONDS", "soon"),
+                            ("AWS_LWA_READINESS_CHECK_PATH", "health"),
                             ("AWS_LWA_PASS_THROUGH_PATH", "events"), ("AWS_LWA_HOST", "a b")]:
         with pytest.raises(ConfigError, match=variable):
             load_config({variable: value})

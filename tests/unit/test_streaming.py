@@ -101,7 +101,7 @@ class _Peer:
             head = Head("POST", "/", "HTTP/1.1", [("transfer-encoding", b"chunked")])
             self.body, self.trailers = HttpReader(self.sock).read_body(head, on_chunk=self.chunks.append)
             self.sock.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
-        except BaseException as exc:  # reported by join()
+        except BaseException as exc:  # noqa: BLE001  (reported by join())
             self.error = exc
 
     def join(self) -> None:
