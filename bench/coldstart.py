@@ -131,6 +131,7 @@ def main() -> int:
 
     rows = [("bare `python -E -S -B -c pass` (start → exit)", statistics.median(runs["bare"]), None)]
     for variant in ("floor", "floor+urllib3", "lwa"):
+        rows.append((f"{variant}: registered (Lambda starts the app only then)", med(variant, "register"), None))
         rows.append((f"{variant}: first poll", med(variant, "first_poll"), None))
         rows.append((f"{variant}: first response of a waiting invocation", med(variant, "first_response"), None))
     print(f"\ncold start, {args.rounds} interleaved rounds, medians (Python {sys.version.split()[0]}, "

@@ -48,10 +48,28 @@ TLS_MODULES = ("ssl", "_hashlib")
 
 
 def import_app() -> type[App]:
-    """`lwa.app.App`, imported without TLS support."""
+    """`lwa.app.App`, imported without TLS support, and without `importlib.metadata`: urllib3's
+    HTTP/2 module imports it at once (with zipfile, pathlib, csv, lzma, bz2, tempfile, ~15 ms and
+    ~2 MB) only to check h2's version when HTTP/2 over TLS is switched on, which lwa never does.
+    A stand-in serves that import; should its `version` ever be called, it loads the real one."""
     from .hiding import import_hiding  # noqa: PLC0415 - the background thread's, not the start-up path's
 
-    return import_hiding("lwa.app", TLS_MODULES).App
+    stand_in = None
+    if "importlib.metadata" not in sys.modules:
+        stand_in = type(sys)("importlib.metadata")
+        stand_in.version = _metadata_version
+        sys.modules["importlib.metadata"] = stand_in
+    try:
+        return import_hiding("lwa.app", TLS_MODULES).App
+    finally:
+        if stand_in is not None and sys.modules.get("importlib.metadata") is stand_in:
+            del sys.modules["importlib.metadata"]
+
+
+def _metadata_version(name: str) -> str:
+    from importlib.metadata import version  # noqa: PLC0415 - the real one, if ever asked
+
+    return version(name)
 
 
 class AppHolder:
@@ -78,6 +96,7 @@ class AppHolder:
         try:
             if self.error is None:
                 self.app = import_app()(self.config)
+                "app".encode("idna")  # urllib3 checks host names with this codec at its first connect
         except BaseException as exc:  # reported to every invocation by get()
             self.error = exc
         finally:

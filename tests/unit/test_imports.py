@@ -81,6 +81,31 @@ print(json.dumps(sorted(sys.modules)))
     modules = json.loads(done.stdout)
     assert "urllib3.connectionpool" in modules and "lwa.app" in modules
     assert not [m for m in modules if m in ("ssl", "_ssl", "_hashlib")]
+    # urllib3's HTTP/2 module got a stand-in for importlib.metadata (and its zipfile, csv, ...)
+    assert not [m for m in modules if m.startswith(("importlib.metadata", "zipfile", "csv", "lzma"))]
+    assert "urllib3.http2" in modules and "encodings.idna" not in modules  # idna: the holder's, not here
+
+
+def test_the_metadata_stand_in_gives_way_to_the_real_module():
+    # After the import, `importlib.metadata` is the real module again, and the stand-in's one
+    # function (kept by urllib3.http2) loads and asks the real one.
+    packages = Path(importlib.util.find_spec("urllib3").origin).parent.parent
+    code = f"""
+import sys
+sys.path.append({str(packages)!r})
+from lwa.daemon import import_app
+import_app()
+import urllib3.http2 as h2
+import importlib.metadata as real
+assert real.__name__ == "importlib.metadata" and hasattr(real, "distributions"), real
+try:
+    h2.version("surely-not-installed-lwa")
+except real.PackageNotFoundError:
+    print("real")
+"""
+    done = _python("-c", code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "real"
 
 
 # Every module loaded on the way to the first poll by the threads that make it (main and slots;
