@@ -280,8 +280,8 @@ class FakeRuntime:
                 reader.take(2)
             at = reader.last_at
         else:
-            data = self._body(reader, headers)
-            size, head, at = len(data), bytes(data[:KEEP_BODY]), reader.last_at
+            body = self._body(reader, headers)
+            size, head, at = len(body), bytearray(body[:KEEP_BODY]), reader.last_at
         sock.sendall(_ACCEPTED)
         with self.cv:
             self.done[rid] = Done(kind, at, size, bytes(head[:KEEP_BODY]), first_body_at)

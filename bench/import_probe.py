@@ -12,7 +12,7 @@ import os
 import sys
 import time
 
-_records = []
+_records: list = []
 _out = os.environ.get("BENCH_IMPORT_LOG", "")
 
 

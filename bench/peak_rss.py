@@ -38,7 +38,7 @@ V2 = {"version": "2.0", "rawPath": "/big", "rawQueryString": "", "headers": {"ac
       "requestContext": {"http": {"method": "GET", "path": "/big"}}, "isBase64Encoded": False}
 SQS = {"Records": [{"messageId": "m1", "eventSource": "aws:sqs", "body": "hi"}]}
 
-MODES = {  # name: (lwa environment, event, content type, pool)
+MODES: dict[str, tuple[dict, dict, bytes, bytes]] = {  # name: (lwa environment, event, content type, pool)
     "buffered": ({}, V2, b"video/mp4", RANDOM_POOL),
     "compression, incompressible": ({"AWS_LWA_ENABLE_COMPRESSION": "true"}, V2, b"video/mp4", RANDOM_POOL),
     "compression, compressible": ({"AWS_LWA_ENABLE_COMPRESSION": "true"}, V2, b"text/plain", TEXT_POOL),

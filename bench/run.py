@@ -116,6 +116,7 @@ class Stage:
         shutil.copytree(REPO / "lwa", self.dir / "lwa", ignore=shutil.ignore_patterns("__pycache__"))
         for name in ("urllib3",):
             spec = importlib.util.find_spec(name)
+            assert spec is not None and spec.origin is not None, name
             shutil.copytree(Path(spec.origin).parent, self.dir / name, ignore=shutil.ignore_patterns("__pycache__"))
         compileall.compile_dir(str(self.dir), quiet=1, workers=1)
 
@@ -339,7 +340,7 @@ def bench_startup(t: Table, stage: Stage, app_port: int, reps: int) -> None:
         "layer": (stage.cmd("-m", "lwa"), stage.cmd("-c", "pass"), stage.dir, {}),
         "checkout": ([sys.executable, "-m", "lwa"], [sys.executable, "-c", "pass"], REPO, {"PYTHONPATH": str(REPO)}),
     }
-    results = {k: {"lwa": [], "register": [], "bare": []} for k in variants}
+    results: dict[str, dict[str, list[float]]] = {k: {"lwa": [], "register": [], "bare": []} for k in variants}
     for _ in range(reps):
         for name, (cmd, bare, cwd, extra) in variants.items():
             t0 = time.monotonic()
@@ -555,7 +556,8 @@ def bench_streaming(t: Table, stage: Stage, app_port: int, reps: int, n: int, st
     big_event["rawQueryString"] = f"bytes={stream_bytes}"
     lwa = Lwa(stage, app_port, AWS_LWA_INVOKE_MODE="response_stream")
     direct = Direct(app_port)
-    res = {"lwa_ttfb": [], "direct_ttfb": [], "rt_ttfb": [], "lwa_mbs": [], "direct_mbs": [], "rt_mbs": []}
+    res: dict[str, list[float]] = {"lwa_ttfb": [], "direct_ttfb": [], "rt_ttfb": [], "lwa_mbs": [], "direct_mbs": [],
+                                   "rt_mbs": []}
     try:
         lwa.run(json.dumps(ttfb_event).encode(), 50)
         for _ in range(reps):

@@ -65,7 +65,7 @@ class Elf:
         # (offset, size, link, entsize) of each section header; the first of each type by type
         headers = [struct.unpack_from("<IIQQQQIIQQ", d, shoff + i * shentsize) for i in range(shnum)]
         self.headers = [(h[4], h[5], h[6], h[9]) for h in headers]
-        self.sections = {}
+        self.sections: dict[int, tuple[int, int, int, int]] = {}
         for h, kept in zip(headers, self.headers):
             self.sections.setdefault(h[1], kept)
         self.symbols: list[tuple[str, int]] = []  # (name, st_shndx) per .dynsym entry
@@ -104,7 +104,7 @@ class Elf:
 
     def needs(self) -> list[dict]:
         """Every version requirement: file, version name, index, flags, and the record offset."""
-        out = []
+        out: list[dict] = []
         if SHT_GNU_VERNEED not in self.sections:
             return out
         off = self.sections[SHT_GNU_VERNEED][0]
@@ -199,14 +199,14 @@ def pin(path: Path, floor: str) -> list[str]:
         left = [i for i in users if targets[i] not in same_file]
         if left and len({targets[i] for i in left}) == 1:
             # No requirement for the older version yet: rename this one, if .dynstr has the name.
-            version = targets[left[0]].encode()
+            name = targets[left[0]].encode()
             start, size = elf.dynstr
-            at = bytes(elf.data).find(b"\0" + version + b"\0", start, start + size)
+            at = bytes(elf.data).find(b"\0" + name + b"\0", start, start + size)
             if at < 0:
-                raise ValueError(f"{path.name}: cannot rename {need['version']} to {version.decode()} in place")
-            struct.pack_into("<I", elf.data, need["at"], _elf_hash(version))
+                raise ValueError(f"{path.name}: cannot rename {need['version']} to {name.decode()} in place")
+            struct.pack_into("<I", elf.data, need["at"], _elf_hash(name))
             struct.pack_into("<I", elf.data, need["at"] + 8, at + 1 - start)
-            changes += [f"{elf.symbols[i][0]}@{need['version']} -> @{version.decode()}" for i in left]
+            changes += [f"{elf.symbols[i][0]}@{need['version']} -> @{name.decode()}" for i in left]
             continue
         if left:
             raise ValueError(f"{path.name}: cannot lower {need['version']} of {need['file']}")

@@ -207,7 +207,8 @@ def build(args: argparse.Namespace, stage: Path) -> dict:
             fail(f"cannot import {', '.join(missing_roots)}")
         shipped = []
         for name, mod in sorted(finder.modules.items()):
-            f = Path(mod.__file__).resolve() if mod.__file__ else None
+            file = getattr(mod, "__file__", None)
+            f = Path(file).resolve() if file else None
             if f is None or name == "__main__":
                 continue  # built into the interpreter
             for base in (site, dynload, stdlib):
@@ -239,7 +240,10 @@ def build(args: argparse.Namespace, stage: Path) -> dict:
     layout.stage_scripts(stage, Path(args.bootstrap), Path(args.launcher))
     versions = {m: Path(w).name.split("-")[1] for m, w in (("urllib3", args.urllib3), ("brotli", args.brotli))}
     init = (args.repo / "lwa" / "__init__.py").read_text()
-    lwa_version = re.search(r"__version__\s*=\s*[\"']([^\"']+)", init)[1]
+    found = re.search(r"__version__\s*=\s*[\"']([^\"']+)", init)
+    if found is None:
+        fail(f"no __version__ in {args.repo / 'lwa' / '__init__.py'}")
+    lwa_version = found[1]
     info = {
         "lwa": lwa_version,
         "arch": args.arch,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -38,6 +39,6 @@ def run_lwa(request: pytest.FixtureRequest) -> Iterator[Callable[..., Lwa]]:
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
     """Keep each phase's report on the item, so `run_lwa` can print lwa's output after a failure."""
-    outcome = yield
+    outcome: Any = yield
     rep = outcome.get_result()
     setattr(item, "rep_" + rep.when, rep)

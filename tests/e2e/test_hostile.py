@@ -15,6 +15,7 @@ import copy
 import json
 import uuid
 from dataclasses import dataclass
+from typing import Callable
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 import pytest
@@ -100,6 +101,9 @@ def alb(method="GET", path="/", headers=None, multi=None, query=None, multi_quer
         event["headers"] = headers or {}
         event["queryStringParameters"] = query or {}
     return event
+
+
+BUILDERS: dict[str, Callable[..., dict]] = {"v1": v1, "v2": v2, "alb": alb}
 
 
 # ---- independent encoders (from docs/behaviour.md's decisions, not from lwa) ----------------------
@@ -236,7 +240,7 @@ def test_null_and_missing_optional_fields_are_normal(stack) -> None:
         "comma"])
 @pytest.mark.parametrize("source", ["v1", "v2", "alb"])
 def test_method_that_is_not_a_token_is_invalid_event(stack, source, method) -> None:
-    event = {"v1": v1, "v2": v2, "alb": alb}[source](method, "/m")
+    event = BUILDERS[source](method, "/m")
     result, seen = send(stack, event)
     assert error_type(result) == "InvalidEvent"
     assert ("requestContext.http.method" if source == "v2" else "httpMethod") in result.json()["errorMessage"]
@@ -277,7 +281,7 @@ HOSTILE_PATHS = {
 @pytest.mark.parametrize("name", sorted(HOSTILE_PATHS))
 def test_hostile_paths_arrive_percent_encoded(stack, source, name) -> None:
     raw = HOSTILE_PATHS[name]
-    event = {"v1": v1, "v2": v2, "alb": alb}[source]("GET", raw)
+    event = BUILDERS[source]("GET", raw)
     result, seen = send(stack, event)
     assert result.kind == "response", result.body[:300]
     assert len(seen) == 1

@@ -136,8 +136,8 @@ def test_layout_zip_and_tree_hold_the_same_files(artifact: Artifact) -> None:
     for exe in ("bootstrap", "extensions/lambda-adapter", "lwa-adapter/bin/python3"):
         assert (infos[exe].external_attr >> 16) & 0o111 == 0o111, f"{exe} must be executable"
     assert (artifact.tree / "bootstrap").read_bytes() == (REPO / "bootstrap.sh").read_bytes()
-    info = (artifact.tree / "lwa-adapter" / "BUILD-INFO").read_text()
-    assert f"arch: {HOST_ARCH}" in info and "glibc: >= 2." in info
+    build_info = (artifact.tree / "lwa-adapter" / "BUILD-INFO").read_text()
+    assert f"arch: {HOST_ARCH}" in build_info and "glibc: >= 2." in build_info
     unpacked = sum(i.file_size for i in infos.values())
     print(f"\nself-contained {HOST_ARCH}: zip {artifact.zip.stat().st_size / 1048576:.1f} MiB, "
           f"unpacked {unpacked / 1048576:.1f} MiB in {len(infos)} files")

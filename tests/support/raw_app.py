@@ -71,7 +71,7 @@ class RawConn:
         del self.reader.buf[:n]
         return data
 
-    def send(self, data: bytes) -> None:
+    def send(self, data: bytes | memoryview) -> None:
         self.sock.sendall(data)
 
     def respond(self, status: int, headers=(), body: bytes = b"") -> None:

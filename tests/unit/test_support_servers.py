@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 import urllib3
@@ -488,7 +489,7 @@ def test_sse_events_arrive_one_by_one() -> None:
         finally:
             pool.close()
     assert [c for _, c in arrivals] == events
-    written = handler.events_at
+    written = cast(Any, handler).events_at
     assert [e for _, e in written] == events
     for i in range(len(events) - 1):
         assert arrivals[i][0] < written[i + 1][0]  # the client had event i before i+1 existed
