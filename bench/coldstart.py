@@ -76,7 +76,7 @@ def healthy_to_response(stage: Stage, event: bytes) -> tuple[float, str]:
         port = int(app.stdout.readline().split()[1])
         with FakeRuntime() as runtime:
             runtime.push_many([("cold-1", event)])
-            proc = Proc(stage.cmd("-m", "lwa"), lambda_env(runtime.address, port), stage.dir)
+            proc = Proc(stage.lwa(), lambda_env(runtime.address, port), stage.dir)
             try:
                 listening = float(app.stdout.readline().split()[1])
                 runtime.wait_done(["cold-1"], 20)
@@ -108,13 +108,13 @@ def main() -> int:
     try:
         for _ in range(2):  # warm the page cache for every file each variant reads
             one_start(stage.cmd("floor.py", "urllib3"), stage.dir, app_port, event, wait_exit=True)
-            one_start(stage.cmd("-m", "lwa"), stage.dir, app_port, event, wait_exit=False)
+            one_start(stage.lwa(), stage.dir, app_port, event, wait_exit=False)
         for _ in range(args.rounds):
             runs["bare"].append(bare(stage))
             runs["floor"].append(one_start(stage.cmd("floor.py", "plain"), stage.dir, app_port, event, wait_exit=True))
             runs["floor+urllib3"].append(
                 one_start(stage.cmd("floor.py", "urllib3"), stage.dir, app_port, event, wait_exit=True))
-            runs["lwa"].append(one_start(stage.cmd("-m", "lwa"), stage.dir, app_port, event, wait_exit=False))
+            runs["lwa"].append(one_start(stage.lwa(), stage.dir, app_port, event, wait_exit=False))
             took, log = healthy_to_response(stage, event)
             runs["healthy"].append(took)
             found = re.search(r"app healthy (\d+) ms, first response (\d+) ms", log)

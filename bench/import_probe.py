@@ -1,11 +1,12 @@
-"""Run `python -m lwa` while recording every module import: (monotonic time, thread, name).
+"""Run lwa as the layer does (`lwa/__main__.py` as a file) while recording every module import:
+(monotonic time, thread, name).
 
     BENCH_IMPORT_LOG=FILE python -E -S -B /path/to/bench/import_probe.py   (cwd: where lwa is)
 
 The log is written at exit (atexit or os._exit) as tab-separated lines; `run.py` keeps the imports made before the
 first `GET /invocation/next` by any thread but the urllib3 import thread (`lwa-import`). A
 meta-path finder sees only real imports (modules not yet in sys.modules) and returns None, so
-lwa imports exactly what it would without the probe; only `-m`'s own runpy step is replayed.
+lwa imports exactly what it would without the probe (runpy here is the probe's, not lwa's).
 """
 
 import os
@@ -47,4 +48,4 @@ def _exit(code):  # the daemon leaves through os._exit, which skips atexit
 os._exit = _exit
 import runpy  # noqa: E402
 
-runpy.run_module("lwa", run_name="__main__", alter_sys=True)
+runpy.run_path("lwa/__main__.py", run_name="__main__")  # as extension/layer-launcher.sh runs it

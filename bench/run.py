@@ -109,7 +109,7 @@ def lambda_env(runtime: str, app_port: int, **extra: str) -> dict[str, str]:
 
 class Stage:
     """lwa and urllib3 laid out as the layer ships them (compiled .pyc), run as the launcher does:
-    `python -E -S -B -m lwa` from that directory (extension/layer-launcher.sh)."""
+    `python -E -S -B lwa/__main__.py` from that directory (extension/layer-launcher.sh)."""
 
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="lwa-bench-"))
@@ -122,6 +122,10 @@ class Stage:
 
     def cmd(self, *args: str) -> list[str]:
         return [sys.executable, "-E", "-S", "-B", *args]
+
+    def lwa(self) -> list[str]:
+        """lwa as extension/layer-launcher.sh runs it: its __main__.py as a file (no runpy)."""
+        return self.cmd("lwa/__main__.py")
 
     def close(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -185,11 +189,11 @@ def status_kb(pid: int) -> dict[str, int]:
 
 
 class Lwa:
-    """`python -E -S -B -m lwa` from the stage, against its own FakeRuntime."""
+    """lwa from the stage, as the layer runs it, against its own FakeRuntime."""
 
     def __init__(self, stage: Stage, app_port: int, **env: str) -> None:
         self.runtime = FakeRuntime().start()
-        self.proc = Proc(stage.cmd("-m", "lwa"), lambda_env(self.runtime.address, app_port, **env), stage.dir)
+        self.proc = Proc(stage.lwa(), lambda_env(self.runtime.address, app_port, **env), stage.dir)
         self.seq = 0
 
     def run(self, event: bytes, n: int, timeout: float = 120.0) -> list[str]:
@@ -337,7 +341,7 @@ def rt_only(event: bytes, n: int, *args: str) -> FakeRuntime:
 def bench_startup(t: Table, stage: Stage, app_port: int, reps: int) -> None:
     t.section("1. start-up: process start → first GET /invocation/next (app already ready)")
     variants = {
-        "layer": (stage.cmd("-m", "lwa"), stage.cmd("-c", "pass"), stage.dir, {}),
+        "layer": (stage.lwa(), stage.cmd("-c", "pass"), stage.dir, {}),
         "checkout": ([sys.executable, "-m", "lwa"], [sys.executable, "-c", "pass"], REPO, {"PYTHONPATH": str(REPO)}),
     }
     results: dict[str, dict[str, list[float]]] = {k: {"lwa": [], "register": [], "bare": []} for k in variants}
@@ -359,7 +363,7 @@ def bench_startup(t: Table, stage: Stage, app_port: int, reps: int) -> None:
     t.raw["startup"] = results
     layer = results["layer"]
     ratio = median(layer["lwa"]) / median(layer["bare"])
-    t.add("layer (`python -E -S -B -m lwa`, .pyc): to first poll", ms(median(layer["lwa"])),
+    t.add("layer (`python -E -S -B lwa/__main__.py`, .pyc): to first poll", ms(median(layer["lwa"])),
           f"`python -E -S -B -c pass` {ms(median(layer['bare']))}; ×{ratio:.2f}",
           verdict(ratio <= TARGET_STARTUP_RATIO, f"≤ {TARGET_STARTUP_RATIO}× bare"))
     t.add("layer: to extension registration", ms(median(layer["register"])), "")

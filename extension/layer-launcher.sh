@@ -73,5 +73,5 @@ fi
 
 case $py in /*) ;; *) py=$PWD/$py ;; esac  # still valid after the cd below
 cd -P -- "$home/python" || fail "cannot enter $home/python"
-debug "exec $py -E -S -B -m lwa $* (in $PWD)"
-exec "$py" -E -S -B -m lwa "$@"
+debug "exec $py -E -S -B lwa/__main__.py $* (in $PWD)"
+exec "$py" -E -S -B lwa/__main__.py "$@"  # a file, not -m: no runpy import (lwa/__main__.py)

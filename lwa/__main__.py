@@ -5,6 +5,15 @@ from __future__ import annotations
 import os
 import sys
 
+if __name__ == "__main__" and not __package__:
+    # Run as a file (`python -E -S -B lwa/__main__.py`, as the layer's launcher runs it): `-m`
+    # would import runpy and importlib.util first, ~10 ms before registration on every cold start
+    # (bench/coldstart.py). The package's parent goes first on sys.path, as `-m` from there would.
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    from lwa.__main__ import main as _main
+
+    sys.exit(_main())
+
 HELP = """\
 usage: python -m lwa                      run the adapter (as a Lambda extension)
        python -m lwa invoke EVENT.json|- [--stream] [--pretty] [--request-id ID] [--tenant-id T]
