@@ -8,7 +8,24 @@ from typing import Any
 
 import pytest
 
+from tests.support import raw_app
 from tests.support.process import Lwa, base_env
+from tests.support.raw_app import RawApp
+from tests.support.runtime_api import RuntimeApiServer
+
+
+@pytest.fixture
+def api() -> Iterator[RuntimeApiServer]:
+    """A fresh fake Runtime API for one test."""
+    with RuntimeApiServer() as server:
+        yield server
+
+
+@pytest.fixture
+def raw() -> Iterator[RawApp]:
+    """A raw HTTP/1.1 app answering `ok` until the test swaps its handler."""
+    with RawApp(raw_app.ok) as server:
+        yield server
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 
 from tests.support import raw_app
-from tests.support.raw_app import RawApp
 from tests.support.runtime_api import RuntimeApiServer
 
 STOCK = Path(__file__).resolve().parent.parent / "stock"
@@ -87,18 +86,6 @@ def _stock_server(cmd: list[str], port: int, cwd: Path = STOCK):
 
 def _need(module: str) -> None:
     pytest.importorskip(module, reason=f"{module} comes with the examples' deps (examples/install-deps.sh)")
-
-
-@pytest.fixture
-def api():
-    with RuntimeApiServer() as server:
-        yield server
-
-
-@pytest.fixture
-def raw():
-    with RawApp(raw_app.ok) as server:
-        yield server
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ from tests.support import apps, raw_app
 from tests.support.apps import AppServer
 from tests.support.events import v2_event
 from tests.support.http11 import listen_socket
-from tests.support.raw_app import RawApp
 from tests.support.runtime_api import RuntimeApiServer
 
 WAIT_S = 10.0
@@ -75,20 +74,8 @@ def start(run_lwa):
 
 
 @pytest.fixture
-def api():
-    with RuntimeApiServer() as server:
-        yield server
-
-
-@pytest.fixture
 def app():
     with AppServer(apps.echo) as server:
-        yield server
-
-
-@pytest.fixture
-def raw():
-    with RawApp(raw_app.ok) as server:
         yield server
 
 

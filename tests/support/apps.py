@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import signal
 import socket
 import threading
 import time
@@ -423,10 +424,38 @@ def handler_from_spec(spec: str) -> Handler:
     return makers[name]()
 
 
+def serve_until_signalled(server: AppServer, sigterm_file: str | None, *, announce: bool = False,
+                          exit_delay: float = 0.0) -> None:
+    """Process mode: serve until SIGTERM or SIGINT. `announce` prints `READY <port>` once
+    listening; SIGTERM writes `SIGTERM <epoch seconds>` to `sigterm_file`; `exit_delay` lingers
+    after the signal (a slow shutdown)."""
+    got: list[str] = []
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        got.append(signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    with server:
+        if announce:
+            while server.ready_at is None and not stop.wait(0.01):
+                pass
+            if server.ready_at is not None:
+                print(f"READY {server.port}", flush=True)
+        while not stop.wait(0.2):
+            pass
+        if "SIGTERM" in got and sigterm_file:
+            with open(sigterm_file, "w") as f:
+                f.write(f"SIGTERM {time.time():.6f}\n")
+        if exit_delay:
+            time.sleep(exit_delay)
+
+
 def serve_forever_script(argv: list[str] | None = None) -> int:
     """Entry point of `python -m tests.support.apps` (blocks until SIGTERM/SIGINT)."""
     import argparse  # only the process mode needs it
-    import signal
     import sys
 
     p = argparse.ArgumentParser(prog="python -m tests.support.apps")
@@ -440,31 +469,11 @@ def serve_forever_script(argv: list[str] | None = None) -> int:
                    help="seconds to linger after SIGTERM before exiting (slow shutdown)")
     args = p.parse_args(argv)
 
-    got: list[str] = []
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: object) -> None:
-        got.append(signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     server = AppServer(handler_from_spec(args.handler), args.port,
                        ready_after_s=args.ready_after,
                        health_path=None if args.health_path in ("", "none") else args.health_path,
                        health_status=args.health_status)
-    with server:
-        while server.ready_at is None and not stop.wait(0.01):
-            pass
-        if server.ready_at is not None:
-            print(f"READY {server.port}", flush=True)
-        while not stop.wait(0.5):
-            pass
-        if "SIGTERM" in got and args.sigterm_file:
-            with open(args.sigterm_file, "w") as f:
-                f.write("SIGTERM")
-        if args.exit_delay:
-            time.sleep(args.exit_delay)
+    serve_until_signalled(server, args.sigterm_file, announce=True, exit_delay=args.exit_delay)
     sys.stdout.flush()
     return 0
 

@@ -508,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m tests.support.rie`: serve until SIGTERM/SIGINT (SIGTERM writes --sigterm-file)."""
     import argparse  # process mode only
 
-    from .apps import AppServer
+    from .apps import AppServer, serve_until_signalled
 
     p = argparse.ArgumentParser(prog="python -m tests.support.rie")
     p.add_argument("--port", type=int, required=True)
@@ -517,20 +517,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sigterm-file", type=Path)
     args = p.parse_args(argv)
 
-    got: list[str] = []
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: object) -> None:
-        got.append(signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    with AppServer(_make_handler(args.state, args.sleep), args.port, health_path=HEALTH_PATH):
-        while not stop.wait(0.2):
-            pass
-        if "SIGTERM" in got and args.sigterm_file:
-            args.sigterm_file.write_text(f"SIGTERM {time.time():.6f}\n")
+    server = AppServer(_make_handler(args.state, args.sleep), args.port, health_path=HEALTH_PATH)
+    serve_until_signalled(server, str(args.sigterm_file) if args.sigterm_file else None)
     return 0
 
 
