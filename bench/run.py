@@ -30,13 +30,13 @@ sys.path.insert(0, str(BENCH))
 
 from fake_runtime import FakeRuntime  # noqa: E402
 
-SECTIONS = ("startup", "invoke", "concurrency", "memory", "streaming")
+SECTIONS = ("startup", "invoke", "servers", "concurrency", "memory", "streaming")
 FORBIDDEN = ("brotli", "_brotli", "gzip", "ssl", "_ssl", "email", "http.server", "argparse", "asyncio")
 STREAM_BYTES = 100 * 1024 * 1024
 MIB = 1024 * 1024
 
 TARGET_STARTUP_RATIO = 1.5
-TARGET_OVERHEAD_MS = 0.3
+TARGET_OVERHEAD_MS = 0.2  # issue 18: no regression over null client + direct call
 TARGET_RSS_MB = 25.0
 TARGET_TTFB_MS = 1.0
 
@@ -435,6 +435,24 @@ def bench_invoke(t: Table, stage: Stage, app_port: int, reps: int, n: int) -> No
         ("ALB", alb_event("/ok"), n),
         ("v2, 1 MiB binary response", v2_event("/bin"), max(20, n // 20)),
     ]
+    measure_invoke(t, stage, app_port, reps, scenarios)
+
+
+def bench_servers(t: Table, stage: Stage, reps: int, n: int) -> None:
+    """Section 2 for the v2 event against stock servers: gunicorn (gthread) + Flask, uvicorn + Starlette."""
+    import servers  # noqa: PLC0415 - needs Flask, gunicorn, Starlette, uvicorn
+
+    t.section("2b. per buffered invocation, stock servers (v2 event, 1 slot)")
+    for name in servers.COMMANDS:
+        proc, port = servers.start(name)
+        try:
+            measure_invoke(t, stage, port, reps, [(f"{name}, v2", v2_event("/ok"), n)])
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+def measure_invoke(t: Table, stage: Stage, app_port: int, reps: int, scenarios: list) -> None:
     lwa = Lwa(stage, app_port)
     direct = Direct(app_port)
     results: dict = {}
@@ -459,7 +477,7 @@ def bench_invoke(t: Table, stage: Stage, app_port: int, reps: int, n: int) -> No
     finally:
         direct.close()
         lwa.close()
-    t.raw["invoke"] = results
+    t.raw.setdefault("invoke", {}).update(results)
     for name, _, count in scenarios:
         r = results[name]
 
@@ -620,6 +638,8 @@ def main() -> int:
             bench_startup(table, stage, app_port, 5 if args.quick else 15)
         if "invoke" in only:
             bench_invoke(table, stage, app_port, reps, n)
+        if "servers" in only:
+            bench_servers(table, stage, reps, n)
         if "concurrency" in only:
             bench_concurrency(table, stage, app_port, reps, args.quick)
         if "memory" in only:
