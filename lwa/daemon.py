@@ -7,7 +7,7 @@ registration (docs/behaviour.md §2.2: Lambda starts the app once every extensio
 so the import hides behind the app's own boot). That thread loads `lwa.loop` and the translators
 first, then urllib3 with the app pool, so nothing is left to import once the app is ready.
 Each slot sends its first poll before it needs any of it. The main thread only waits for the
-stop flag; SnapStart's lifecycle runs on a thread of its own (docs/behaviour.md §4).
+stop flag; SnapStart's lifecycle runs on a thread of its own (docs/behaviour.md §2.8).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Wait until the app is ready: an HTTP GET (or a TCP connect) repeated until it passes.
 
-Plain sockets only, so the probe runs while urllib3 is still being imported (STYLE: start-up).
+Plain sockets only, so the probe runs while urllib3 is still being imported (bench/README.md, "Cold start").
 Every attempt, and the whole wait, is bounded by the wall clock, never per read: a health
 endpoint that trickles a byte at a time cannot stretch either (docs/behaviour.md §9.7).
 While nothing listens, a refused connect costs microseconds, so the probe retries within a

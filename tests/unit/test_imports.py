@@ -1,4 +1,4 @@
-"""Start-up cost guard: what the default path imports (STYLE "Imports and start-up cost").
+"""Start-up cost guard: what the default path imports, and a budget for the way to the first poll.
 
 Each check runs in a fresh interpreter started the way the layer's launcher starts lwa
 (`-E -S`, lwa found in the working directory), so nothing this test process or this machine's
