@@ -91,8 +91,10 @@ def watch(tmp_path: Path):
                     "AWS_LWA_READINESS_CHECK_PATH": "/healthz"}
         log = (tmp_path / "watch.log").open("wb")
         proc = subprocess.Popen(
-            ["cargo", "lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port", str(port),
-             "--env-var", ",".join(f"{k}={v}" for k, v in settings.items())],
+            # --ignore-changes: the Cargo.lock the first build writes would otherwise restart the
+            # functions, the one streaming included, mid-answer.
+            ["cargo", "lambda", "watch", "--ignore-changes", "--invoke-address", "127.0.0.1",
+             "--invoke-port", str(port), "--env-var", ",".join(f"{k}={v}" for k, v in settings.items())],
             cwd=_project(tmp_path / "fn"), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         try:
