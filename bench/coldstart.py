@@ -103,7 +103,8 @@ def main() -> int:
         (stage.dir / name).write_bytes((BENCH / name).read_bytes())
     app, app_port = start_app()
     event = json.dumps(v2_event("/ok")).encode()
-    runs: dict[str, list] = {"bare": [], "floor": [], "floor+urllib3": [], "lwa": [], "healthy": [], "after_detection": []}
+    runs: dict[str, list] = {name: [] for name in ("bare", "floor", "floor+urllib3", "lwa", "healthy",
+                                                   "after_detection")}
     example_line = ""
     try:
         for _ in range(2):  # warm the page cache for every file each variant reads

@@ -15,7 +15,7 @@ import socket
 import sys
 
 MODE = sys.argv[1]
-HOST, _, RT_PORT = os.environ["AWS_LAMBDA_RUNTIME_API"].rpartition(":")
+HOST, _sep, RT_PORT = os.environ["AWS_LAMBDA_RUNTIME_API"].rpartition(":")
 APP_PORT = int(os.environ["AWS_LWA_PORT"])
 
 
@@ -44,13 +44,14 @@ def header(head: bytes, name: bytes) -> str:
     return ""
 
 
-rt = socket.create_connection((HOST.encode("ascii"), int(RT_PORT)))
-body = b'{"events":["SHUTDOWN"]}'
+# Hosts as bytes: a str host makes getaddrinfo load the idna codec, which lwa avoids too.
+rt = socket.create_connection((HOST.encode("ascii"), int(RT_PORT)))  # type: ignore[arg-type]
+register: bytes = b'{"events":["SHUTDOWN"]}'
 head, _ = exchange(rt, b"POST /2020-01-01/extension/register HTTP/1.1\r\nHost: x\r\nLambda-Extension-Name: "
-                   b"lambda-adapter\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+                   b"lambda-adapter\r\nContent-Length: %d\r\n\r\n%s" % (len(register), register))
 assert header(head, b"lambda-extension-identifier")
 
-probe = socket.create_connection((b"127.0.0.1", APP_PORT))
+probe = socket.create_connection((b"127.0.0.1", APP_PORT))  # type: ignore[arg-type]
 probe.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
 assert probe.recv(4096).startswith(b"HTTP/1.1 200")
 probe.close()
@@ -71,9 +72,9 @@ rid = header(head, b"lambda-runtime-aws-request-id").encode("ascii")
 if MODE == "urllib3":
     path = json.loads(event).get("rawPath", "/")
     resp = pool.urlopen("GET", path, headers={"host": "127.0.0.1"}, decode_content=False)
-    answer = json.dumps({"statusCode": resp.status, "body": resp.data.decode("utf-8")}).encode()
+    answer: bytes = json.dumps({"statusCode": resp.status, "body": resp.data.decode("utf-8")}).encode()
 else:
-    app = socket.create_connection((b"127.0.0.1", APP_PORT))
+    app = socket.create_connection((b"127.0.0.1", APP_PORT))  # type: ignore[arg-type]
     _, data = exchange(app, b"GET /ok HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     answer = b'{"statusCode":200,"body":"%s"}' % data
 exchange(rt, b"POST /2018-06-01/runtime/invocation/%s/response HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"

@@ -37,7 +37,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -91,7 +93,8 @@ s.sendall(b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n"
 buf = b""
 while b"\r\n\r\n" not in buf:
     buf += s.recv(65536)
-rid = [l.split(b":", 1)[1].strip() for l in buf.split(b"\r\n") if l.lower().startswith(b"lambda-runtime-aws-request-id")][0]
+rid = [line.split(b":", 1)[1].strip() for line in buf.split(b"\r\n")
+       if line.lower().startswith(b"lambda-runtime-aws-request-id")][0]
 body = b'{"statusCode":200,"body":"ok"}'
 s.sendall(b"POST /2018-06-01/runtime/invocation/%s/response HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
           % (rid, len(body), body))
@@ -134,8 +137,13 @@ def under_rie(cmd: list[str], env: dict[str, str], opt: Path | None, work: Path)
     return took, init
 
 
-def alone(example: str, work: Path) -> float:
-    """The app's own boot: its run.sh started until a direct `GET /` answers."""
+def under_lwa(cmd: list[str], path: str, tree: Path, work: Path) -> tuple[float, float | None]:
+    """One cold start of the layer tree on /opt with `cmd` as the runtime (the app), on a fresh port."""
+    return under_rie(cmd, R.clean_env(PORT=str(R.free_port()), PATH=path), tree, work)
+
+
+def alone(example: str, work: Path) -> tuple[float, float | None]:
+    """The app's own boot: its run.sh started until a direct `GET /` answers (no RIE figure)."""
     port = R.free_port()
     env = R.clean_env(PORT=str(port), PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     t0 = time.monotonic()
@@ -147,7 +155,7 @@ def alone(example: str, work: Path) -> float:
                 with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
                     sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
                     if sock.recv(64).startswith(b"HTTP/1.1 200"):
-                        return time.monotonic() - t0
+                        return time.monotonic() - t0, None
             except OSError:
                 time.sleep(0.001)
         raise RuntimeError(f"{example} did not answer within 30 s")
@@ -171,16 +179,15 @@ def main() -> int:
     deps = inprocess_deps()
     path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"  # the examples' python3: this one
     runs: dict[str, list] = {}
-    tasks = []
+    tasks: list[tuple[str, Callable[[], tuple[float, float | None]]]] = []
     for name, (example, command) in LWA_VARIANTS.items():
         cmd = [str(EXAMPLES / example / "run.sh")]
         if command:
             cmd = [str(script(work, f"{example}-{len(tasks)}.sh",
                               PY_APP_ENV.format(dir=shlex.quote(str(EXAMPLES / example))) + command))]
-        tasks.append((name, lambda cmd=cmd: under_rie(cmd, R.clean_env(PORT=str(R.free_port()), PATH=path), tree,
-                                                      work)))
+        tasks.append((name, partial(under_lwa, cmd, path, tree, work)))
     for name, example in ALONE.items():
-        tasks.append((name, lambda example=example: (alone(example, work), None)))
+        tasks.append((name, partial(alone, example, work)))
     for n, (name, (example, code)) in enumerate(HANDLERS.items()):
         handler_dir = work / f"handler{n}"
         handler_dir.mkdir(mode=0o755)
@@ -190,23 +197,24 @@ def main() -> int:
         cmd = [str(script(work, f"inprocess{n}.sh", f'export PYTHONPATH="{pythonpath}"\n'
                                                     f"exec {shlex.quote(sys.executable)} -m awslambdaric "
                                                     "bench_handler.handler"))]
-        tasks.append((name, lambda cmd=cmd: under_rie(cmd, R.clean_env(PATH=path), None, work)))
-    def bare() -> tuple[float, None]:
+        tasks.append((name, partial(under_rie, cmd, R.clean_env(PATH=path), None, work)))
+
+    def bare() -> tuple[float, float | None]:
         t0 = time.monotonic()
         subprocess.run([sys.executable, "-E", "-S", "-c", "pass"], check=True)
         return time.monotonic() - t0, None
 
     tasks.append((BARE, bare))
     floor_cmd = [sys.executable, "-E", "-S", "-c", MINIMAL_RUNTIME]
-    tasks.append((FLOOR, lambda: under_rie(floor_cmd, R.clean_env(PATH=path), None, work)))
+    tasks.append((FLOOR, partial(under_rie, floor_cmd, R.clean_env(PATH=path), None, work)))
     wanted = [s.strip() for s in args.only.split(",") if s.strip()]
     tasks = [(n, t) for n, t in tasks if not wanted or any(w in n for w in wanted)]
     print(f"load average at the start: {' / '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
-    for task in tasks:  # one warm-up each: page cache, .pyc files of the examples' packages
-        task[1]()
+    for _, warm_up in tasks:  # one each: page cache, .pyc files of the examples' packages
+        warm_up()
     for _ in range(args.rounds):
-        for name, task in tasks:
-            runs.setdefault(name, []).append(task())
+        for name, measure in tasks:
+            runs.setdefault(name, []).append(measure())
     print(f"\nsandbox start → first response under RIE, {args.rounds} rounds, medians (Python "
           f"{sys.version.split()[0]}, load average at the end {' / '.join(f'{x:.1f}' for x in os.getloadavg())})")
     med = {}

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(HELP)
         return 0
     if args and args[0] in ("-V", "--version"):
-        from . import __version__
+        from . import __version__  # noqa: PLC0415 - only this path needs it
 
         sys.stdout.write(f"lwa {__version__}\n")
         return 0

@@ -1,4 +1,5 @@
-"""Configuration: every variable lwa reads, parsed once into one frozen `Config` (docs/behaviour.md §1 and its decisions).
+"""Configuration: every variable lwa reads, parsed once into one frozen `Config`
+(docs/behaviour.md §1 and its decisions).
 
 Nothing here reads `os.environ`: `load_config` takes the mapping it is given, so tests and the
 local debugging modes build configurations without touching the process environment.
@@ -10,9 +11,30 @@ from collections import namedtuple
 
 from .errors import ConfigError
 
+
+class _RecordMeta(type):
+    """`class X(NamedTuple): field: type = default` at run time without importing `typing`
+    (it alone costs more than the rest of the way to the first poll, bench/README.md): the
+    annotated names become a `collections.namedtuple`, everything else in the body its members.
+    Type checkers see `typing.NamedTuple` itself (below)."""
+
+    def __new__(mcls, name: str, bases: tuple, namespace: dict):
+        if not bases:
+            return super().__new__(mcls, name, bases, namespace)
+        fields = list(namespace.get("__annotations__", ()))
+        defaults = [namespace.pop(field) for field in fields if field in namespace]
+        namespace["__slots__"] = ()
+        return type(name, (namedtuple(name, fields, defaults=defaults),), namespace)
+
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Mapping
+    from typing import Mapping, NamedTuple
+else:
+
+    class NamedTuple(metaclass=_RecordMeta):
+        """Base of the frozen values of lwa's start-up path (see _RecordMeta)."""
+
 
 DEFAULT_HEALTHY = ((100, 499),)
 DEFAULT_RUNTIME_API = "127.0.0.1:9001"
@@ -45,45 +67,39 @@ _DEPRECATED = {
 _TRUE = ("true", "1", "yes")
 _FALSE = ("false", "0", "no")
 
-# (field, default) of Config. A collections.namedtuple rather than typing.NamedTuple or a frozen
-# dataclass: `typing` alone costs more than the rest of the way to the first poll (bench/).
-_FIELDS = (
-    ("host", "127.0.0.1"),
-    ("port", 8080),
-    ("readiness_port", 8080),
-    ("readiness_path", "/"),
-    ("readiness_protocol", "http"),  # "http" | "tcp"
-    ("healthy_status", DEFAULT_HEALTHY),  # inclusive (low, high) status ranges
-    ("readiness_timeout_s", None),  # float seconds, or None: unbounded
-    ("async_init", False),
-    ("remove_base_path", ""),
-    ("pass_through_path", "/events"),
-    ("enable_compression", False),
-    ("invoke_mode", "buffered"),  # "buffered" | "response_stream"
-    ("authorization_source", ""),
-    ("error_status_codes", ()),  # inclusive (low, high) status ranges
-    ("runtime_api", DEFAULT_RUNTIME_API),  # where /runtime/* goes (the proxy when set)
-    ("extension_api", DEFAULT_RUNTIME_API),  # where /extension/* goes (never the proxy)
-    ("runtime_api_set", False),
-    ("concurrency", 1),
-    ("initialization_type", "on-demand"),
-    ("function_name", ""),
-    ("function_memory", 0),
-    ("function_version", ""),
-    ("log_group", ""),
-    ("log_stream", ""),
-    ("deadline_margin_ms", 100),
-    ("snapstart_before_checkpoint_path", ""),
-    ("snapstart_after_restore_path", ""),
-    ("snapstart_hook_timeout_s", 60.0),
-    ("warnings", ()),  # logged once logging is up
-)
+class Config(NamedTuple):
+    """Everything lwa needs, resolved and immutable; `config._replace(...)` derives a variant.
+    A NamedTuple (no dataclass: `dataclasses` imports `inspect`), built without `typing`."""
 
-
-class Config(namedtuple("Config", [name for name, _ in _FIELDS], defaults=[value for _, value in _FIELDS])):
-    """Everything lwa needs, resolved and immutable; `config._replace(...)` derives a variant."""
-
-    __slots__ = ()
+    host: str = "127.0.0.1"
+    port: int = 8080
+    readiness_port: int = 8080
+    readiness_path: str = "/"
+    readiness_protocol: str = "http"  # "http" | "tcp"
+    healthy_status: tuple[tuple[int, int], ...] = DEFAULT_HEALTHY
+    readiness_timeout_s: float | None = None
+    async_init: bool = False
+    remove_base_path: str = ""
+    pass_through_path: str = "/events"
+    enable_compression: bool = False
+    invoke_mode: str = "buffered"  # "buffered" | "response_stream"
+    authorization_source: str = ""
+    error_status_codes: tuple[tuple[int, int], ...] = ()
+    runtime_api: str = DEFAULT_RUNTIME_API  # where /runtime/* goes (the proxy when set)
+    extension_api: str = DEFAULT_RUNTIME_API  # where /extension/* goes (never the proxy)
+    runtime_api_set: bool = False
+    concurrency: int = 1
+    initialization_type: str = "on-demand"
+    function_name: str = ""
+    function_memory: int = 0
+    function_version: str = ""
+    log_group: str = ""
+    log_stream: str = ""
+    deadline_margin_ms: int = 100
+    snapstart_before_checkpoint_path: str = ""
+    snapstart_after_restore_path: str = ""
+    snapstart_hook_timeout_s: float = 60.0
+    warnings: tuple[str, ...] = ()  # logged once logging is up
 
     @property
     def app_netloc(self) -> str:
@@ -224,7 +240,7 @@ class _Reader:
             return default
         return ranges
 
-    def seconds(self, name: str, default: float | None, maximum: float = float("inf")) -> float | None:
+    def seconds(self, name: str, default: float, maximum: float = float("inf")) -> float:
         """A number of seconds in (0, maximum]; unset or empty gives `default`."""
         raw = self.get(name)
         if not raw:
@@ -248,7 +264,7 @@ class _Reader:
         if text.isascii() and text.isdigit() and int(text) >= least:
             return int(text)
         if strict:
-            raise ConfigError(name, raw, f"must be a whole number ≥ {least}")
+            raise ConfigError(name, text, f"must be a whole number ≥ {least}")
         self.warnings.append(f"{name}={raw!r} is not a whole number ≥ {least}; using {default}")
         return default
 
@@ -337,7 +353,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
         readiness_path=r.path("AWS_LWA_READINESS_CHECK_PATH", "/"),
         readiness_protocol=r.choice("AWS_LWA_READINESS_CHECK_PROTOCOL", ("http", "tcp"), "http"),
         healthy_status=r.healthy_status(),
-        readiness_timeout_s=r.seconds("AWS_LWA_READINESS_CHECK_TIMEOUT_SECONDS", None),
+        readiness_timeout_s=r.seconds("AWS_LWA_READINESS_CHECK_TIMEOUT_SECONDS", 0.0) or None,  # unset: unbounded
         async_init=_async_init(r, init_type),
         remove_base_path=_base_path(r.text("AWS_LWA_REMOVE_BASE_PATH")),
         pass_through_path=r.path("AWS_LWA_PASS_THROUGH_PATH", "/events"),

@@ -57,7 +57,7 @@ def import_app() -> type[App]:
     stand_in = None
     if "importlib.metadata" not in sys.modules:
         stand_in = type(sys)("importlib.metadata")
-        stand_in.version = _metadata_version
+        stand_in.__dict__["version"] = _metadata_version
         sys.modules["importlib.metadata"] = stand_in
     try:
         return import_hiding("lwa.app", TLS_MODULES).App
@@ -89,7 +89,7 @@ class AppHolder:
         try:
             for name in self.preload:
                 __import__(name)
-        except BaseException as exc:  # reported when a slot needs what failed to load
+        except BaseException as exc:  # noqa: BLE001 - reported when a slot needs what failed to load
             self.error = exc
         finally:
             self.preloaded.set()
@@ -97,7 +97,7 @@ class AppHolder:
             if self.error is None:
                 self.app = import_app()(self.config)
                 "app".encode("idna")  # urllib3 checks host names with this codec at its first connect
-        except BaseException as exc:  # reported to every invocation by get()
+        except BaseException as exc:  # noqa: BLE001 - reported to every invocation by get()
             self.error = exc
         finally:
             sys.setswitchinterval(_DEFAULT_SWITCH_INTERVAL_S)  # nothing CPU-bound competes any more
@@ -184,7 +184,7 @@ class Serving:
         self.go.wait()
         try:
             inv = runtime.next(self.stop)
-        except Exception:  # as loop.run_slot: a fault in polling must not cost the slot
+        except Exception:  # noqa: BLE001 - as loop.run_slot: a fault in polling must not cost the slot
             log.exception("polling /next failed unexpectedly; retrying")
             runtime.close()
             inv = None

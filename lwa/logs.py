@@ -14,7 +14,7 @@ import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import IO, Mapping
+    from typing import IO, Callable, Mapping
 
 current = threading.local()  # .request_id while a thread serves an invocation
 
@@ -49,7 +49,7 @@ class Logger:
     def __init__(self) -> None:
         # Until `setup`: warnings and worse to stderr, as `logging` does for an unconfigured logger.
         self.level = WARNING
-        self.json = None  # json.dumps once the JSON format is chosen: `json` stays off the TEXT path
+        self.json: Callable[..., str] | None = None  # json.dumps in JSON format: `json` stays off TEXT's path
         self.stream: IO[str] = sys.stderr
         self._lock = threading.Lock()
 
@@ -69,7 +69,7 @@ class Logger:
         rid = getattr(current, "request_id", None)
         name = _NAMES.get(level, str(level))
         if self.json:
-            entry = {"timestamp": _timestamp(), "level": name, "message": text, "logger": "lwa"}
+            entry: dict[str, object] = {"timestamp": _timestamp(), "level": name, "message": text, "logger": "lwa"}
             if rid:
                 entry["requestId"] = rid
             if exc_text:

@@ -37,7 +37,8 @@ def probe(config: Config, timeout: float = ATTEMPT_TIMEOUT_S) -> tuple[bool, str
     the status, or what went wrong ("refused" when nothing listens)."""
     end = time.monotonic() + timeout
     try:
-        with socket.create_connection((connect_host(config.host), config.readiness_port), timeout=timeout) as sock:
+        address = (connect_host(config.host), config.readiness_port)
+        with socket.create_connection(address, timeout=timeout) as sock:  # type: ignore[arg-type]
             if config.readiness_protocol == "tcp":
                 return True, "connected"
             sock.sendall(

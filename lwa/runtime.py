@@ -16,7 +16,7 @@ from .wire import ChunkedWriter, Connection
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable
+    from typing import Callable, Iterable
 
     from .model import Invocation
     from .signals import StopFlag
@@ -41,7 +41,8 @@ POST_ATTEMPTS = 3
 def error_body(error_type: str, message: str) -> bytes:
     import json  # noqa: PLC0415 - loaded long before any error is posted; see the module docstring
 
-    return json.dumps({"errorType": error_type, "errorMessage": message}, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    body = {"errorType": error_type, "errorMessage": message}
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 class RuntimeClient:
@@ -78,7 +79,7 @@ class RuntimeClient:
             delay = min(delay * 2, BACKOFF_MAX_S)
         return None
 
-    def _post(self, path: str, body: bytes, headers: list[tuple[str, str]] = ()) -> int:
+    def _post(self, path: str, body: bytes, headers: Iterable[tuple[str, str]] = ()) -> int:
         """POST with bounded retries on transport faults and 5xx; returns the final status."""
         delay = BACKOFF_START_S
         for attempt in range(POST_ATTEMPTS):
@@ -155,7 +156,7 @@ def _invocation(headers: dict[str, str], body: bytes) -> Invocation | None:
         request_id=request_id,
         deadline_ms=deadline_ms,
         body=body,
-        function_arn=_utf8(headers.get(H_ARN, "")),
+        function_arn=_utf8(headers.get(H_ARN)) or "",
         trace_id=_utf8(headers.get(H_TRACE)) or None,
         client_context=_utf8(headers.get(H_CLIENT_CONTEXT)) or None,
         cognito_identity=_utf8(headers.get(H_COGNITO)) or None,

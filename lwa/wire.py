@@ -13,7 +13,8 @@ from . import __version__
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable
+    from io import BufferedReader
+    from typing import Callable, Iterable
 
 USER_AGENT = f"lwa/{__version__}"
 _MAX_HEADER_LINE = 65536
@@ -65,23 +66,39 @@ class Connection:
         self.host, self.port, self.base = split_netloc(netloc)
         self.timeout = timeout
         self.sock: socket.socket | None = None
-        self.rfile = None
+        self.rfile: BufferedReader | None = None
 
     def connect(self) -> None:
         """Open the connection now, if it is not open, so the first request finds it ready."""
-        if self.sock is None:
-            self._connect()
+        self._open()
 
-    def _connect(self) -> None:
-        sock = socket.create_connection((connect_host(self.host), self.port), timeout=self.timeout)
+    def _open(self) -> socket.socket:
+        """The open socket, connecting first when there is none."""
+        if self.sock is not None:
+            return self.sock
+        host = connect_host(self.host)
+        sock = socket.create_connection((host, self.port), timeout=self.timeout)  # type: ignore[arg-type]
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock = sock
         self.rfile = sock.makefile("rb")
+        return sock
+
+    def _live(self) -> socket.socket:
+        """The open socket of an exchange under way; gone means the exchange broke."""
+        if self.sock is None:
+            raise WireError("connection closed")
+        return self.sock
+
+    def _reader(self) -> BufferedReader:
+        if self.rfile is None:
+            raise WireError("connection closed")
+        return self.rfile
 
     def close(self) -> None:
         if self.sock is not None:
             try:
-                self.rfile.close()
+                if self.rfile is not None:
+                    self.rfile.close()
                 self.sock.close()
             except OSError:
                 pass
@@ -94,7 +111,7 @@ class Connection:
         return ("\r\n".join(lines) + "\r\n" + extra + "\r\n").encode("latin-1")
 
     def request(
-        self, method: str, path: str, headers: list[tuple[str, str]] = (), body: bytes | None = None,
+        self, method: str, path: str, headers: Iterable[tuple[str, str]] = (), body: bytes | None = None,
         timeout: float | None = -1.0,
     ) -> Response:
         """Send one request and read the whole answer; a stale reused socket is retried once."""
@@ -105,12 +122,11 @@ class Connection:
         parts = (head, body) if body and len(body) > _COPY_LIMIT else (head + (body or b""),)
         for attempt in (0, 1):
             fresh = self.sock is None
-            if fresh:
-                self._connect()
+            sock = self._open()
             try:
-                self.sock.settimeout(self.timeout if timeout == -1.0 else timeout)
+                sock.settimeout(self.timeout if timeout == -1.0 else timeout)
                 for part in parts:
-                    self.sock.sendall(part)
+                    sock.sendall(part)
                 return self._read_response(method)
             except (ConnectionError, NoAnswer):
                 self.close()
@@ -127,18 +143,17 @@ class Connection:
     ) -> ChunkedWriter:
         """Start a request with a chunked body the caller writes piece by piece; `on_finish` is
         called once the peer has answered it."""
-        if self.sock is None:
-            self._connect()
-        self.sock.settimeout(self.timeout)
+        sock = self._open()
+        sock.settimeout(self.timeout)
         try:
-            self.sock.sendall(self._head(method, path, headers, "Transfer-Encoding: chunked\r\n"))
+            sock.sendall(self._head(method, path, headers, "Transfer-Encoding: chunked\r\n"))
         except BaseException:
             self.close()
             raise
         return ChunkedWriter(self, method, on_finish)
 
     def _readline(self) -> bytes:
-        line = self.rfile.readline(_MAX_HEADER_LINE)
+        line = self._reader().readline(_MAX_HEADER_LINE)
         if not line.endswith(b"\n"):
             raise WireError("connection closed in the middle of a response head" if line else "connection closed")
         return line
@@ -177,25 +192,25 @@ class Connection:
             body = self._read_chunked()
         elif "content-length" in headers:
             length = int(headers["content-length"])
-            body = self.rfile.read(length)
+            body = self._reader().read(length)
             if len(body) != length:
                 raise WireError("connection closed in the middle of a response body")
         else:
-            body = self.rfile.read()
+            body = self._reader().read()
             self.close()
         if headers.get("connection", "").lower() == "close":
             self.close()
         return Response(status, headers, body)
 
     def _read_chunked(self) -> bytes:
-        parts = []
+        parts: list[bytes] = []
         while True:
             size = int(self._readline().split(b";", 1)[0].strip(), 16)
             if size == 0:
                 while self._readline() not in (b"\r\n", b"\n"):
                     pass
                 return b"".join(parts)
-            parts.append(self.rfile.read(size))
+            parts.append(self._reader().read(size))
             self._readline()
 
 
@@ -209,12 +224,12 @@ class ChunkedWriter:
 
     def write(self, data: bytes) -> None:
         if data:
-            self.conn.sock.sendall(b"%x\r\n%s\r\n" % (len(data), data))
+            self.conn._live().sendall(b"%x\r\n%s\r\n" % (len(data), data))
 
-    def finish(self, trailers: list[tuple[str, str]] = ()) -> Response:
+    def finish(self, trailers: Iterable[tuple[str, str]] = ()) -> Response:
         tail = "".join(f"{k}: {v}\r\n" for k, v in trailers)
         try:
-            self.conn.sock.sendall(b"0\r\n" + tail.encode("latin-1") + b"\r\n")
+            self.conn._live().sendall(b"0\r\n" + tail.encode("latin-1") + b"\r\n")
             resp = self.conn._read_response(self.method)
         except BaseException:
             self.conn.close()
