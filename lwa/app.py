@@ -260,7 +260,7 @@ class App:
                 if reused and attempt_no == 0 and not attempt.reader.seen and idempotent:
                     continue
                 raise AppConnectionError(f"the app closed the connection without answering: {_describe(exc)}") from None
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - mapped to an lwa error or re-raised as it is
                 conn.close()
                 self.put(conn)
                 raise self._error(exc, req) from None
@@ -292,7 +292,8 @@ class App:
         if isinstance(exc, http1.ProtocolError):
             return AppResponseInvalidError(f"the app's response is not valid HTTP/1.1: {exc}")
         # urllib3 files "connection refused" (NewConnectionError) under its connect timeouts.
-        if isinstance(exc, _TIMEOUT) or (isinstance(exc, _ConnectTimeoutError) and not isinstance(exc, _NewConnectionError)):
+        connect_timeout = isinstance(exc, _ConnectTimeoutError) and not isinstance(exc, _NewConnectionError)
+        if isinstance(exc, _TIMEOUT) or connect_timeout:
             return AppTimeoutError(
                 f"the app did not answer {req.method} {_path(req.target)} before the invocation deadline"
             )

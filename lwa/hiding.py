@@ -17,7 +17,8 @@ def import_hiding(module: str, hidden: tuple[str, ...]) -> ModuleType:
     """`import module` while each name in `hidden` not yet loaded imports as missing; afterwards
     those names are importable again (a later `import brotli` loads the real one)."""
     masked = [name for name in hidden if name not in sys.modules]
-    sys.modules.update(dict.fromkeys(masked))
+    for name in masked:
+        sys.modules[name] = None  # type: ignore[assignment]  # None in sys.modules: ImportError
     try:
         __import__(module)  # not importlib: neither it nor `types` is loaded this early
         return sys.modules[module]

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .app import App
     from .config import Config
     from .model import Invocation
+    from .protocols import Outcome
     from .runtime import RuntimeClient
 
 
@@ -107,7 +108,7 @@ def _deadline(inv: Invocation, config: Config) -> float:
     return time.monotonic() + min(left_s, MAX_WAIT_S)
 
 
-def _respond(inv: Invocation, shared: Slots, runtime: RuntimeClient) -> None:
+def _respond(inv: Invocation, shared: Slots, runtime: Outcome) -> None:
     config = shared.config
     try:
         event = json.loads(inv.body)
@@ -174,7 +175,7 @@ def _respond(inv: Invocation, shared: Slots, runtime: RuntimeClient) -> None:
         raise
 
 
-def handle(inv: Invocation, shared: Slots, runtime: RuntimeClient) -> None:
+def handle(inv: Invocation, shared: Slots, runtime: Outcome) -> None:
     """Serve one invocation and post exactly one outcome for it (see the module docstring)."""
     logs.current.request_id = inv.request_id
     try:
@@ -185,14 +186,14 @@ def handle(inv: Invocation, shared: Slots, runtime: RuntimeClient) -> None:
         _post_error(runtime, inv.request_id, exc.error_type, str(exc))
     except RuntimeApiError as exc:
         log.error("could not deliver the response: %s", exc)
-    except Exception as exc:  # a bug: report it for this invocation and keep serving
+    except Exception as exc:  # noqa: BLE001 - a bug: report it for this invocation and keep serving
         log.exception("internal error while handling the invocation")
         _post_error(runtime, inv.request_id, "InternalError", f"lwa internal error: {type(exc).__name__}: {exc}")
     finally:
         logs.current.request_id = None
 
 
-def _post_error(runtime: RuntimeClient, request_id: str, error_type: str, message: str) -> None:
+def _post_error(runtime: Outcome, request_id: str, error_type: str, message: str) -> None:
     try:
         runtime.post_error(request_id, error_type, message)
     except RuntimeApiError as exc:
@@ -204,7 +205,7 @@ def run_slot(shared: Slots, runtime: RuntimeClient) -> None:
     while not shared.stop.is_set():
         try:
             inv = runtime.next(shared.stop)
-        except Exception:  # a bug in polling must not cost the slot: log it, back off, poll again
+        except Exception:  # noqa: BLE001 - a bug in polling must not cost the slot: log it, back off, poll again
             log.exception("polling /next failed unexpectedly; retrying")
             runtime.close()
             shared.stop.wait(0.1)

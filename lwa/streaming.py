@@ -13,7 +13,7 @@ from .runtime import ERROR_BODY_TRAILER, ERROR_TYPE_HEADER
 from .sources.headers import grouped, response_headers
 
 if TYPE_CHECKING:
-    from .wire import ChunkedWriter
+    from .protocols import StreamWriter
 
 
 SEPARATOR = b"\x00" * 8
@@ -37,7 +37,7 @@ def error_trailers(error: InvocationError) -> list[tuple[str, str]]:
     return [(ERROR_TYPE_HEADER, STREAM_ERROR), (ERROR_BODY_TRAILER, encoded)]
 
 
-def pump(writer: ChunkedWriter, head: bytes, chunks: Iterable[bytes]) -> InvocationError | None:
+def pump(writer: StreamWriter, head: bytes, chunks: Iterable[bytes]) -> InvocationError | None:
     """Send the prelude and the separator, each as its own chunk, then each body chunk as it
     arrives; end with trailers on failure.
 

@@ -43,7 +43,7 @@ def to_request(event: dict[str, Any], inv: Invocation, config: Config) -> AppReq
 
 
 def status_description(status: int) -> str:
-    from http import HTTPStatus
+    from http import HTTPStatus  # noqa: PLC0415 - its enum costs start-up time; ALB answers only
 
     try:
         return f"{status} {HTTPStatus(status).phrase}"

@@ -100,7 +100,7 @@ def query_pairs(event: dict, multi_key: str, single_key: str) -> list[tuple[str,
     Both maps are checked even when only one is used: a wrong type (`""`, `0`, `[]` included)
     fails the event instead of passing silently (docs/behaviour.md, decision "classification")."""
     multi = event.get(multi_key) if multi_key else None
-    pairs = []
+    pairs: list[tuple[str, str]] = []
     if multi is not None:
         if not isinstance(multi, dict):
             raise InvalidEventError(f"{multi_key} must be an object or null")
