@@ -14,6 +14,7 @@ import copy
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -134,8 +135,9 @@ def run_example(name: str, tmp_path: Path, **lwa_env: str) -> Iterator[Running]:
     # run.sh calls python3: make that the interpreter whose packages were checked
     bindir = tmp_path / "bin"
     bindir.mkdir(exist_ok=True)
-    if not (bindir / "python3").exists():
-        (bindir / "python3").symlink_to(sys.executable)
+    if not (bindir / "python3").exists():  # a script, not a symlink: a venv's python needs its own path
+        (bindir / "python3").write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n')
+        (bindir / "python3").chmod(0o755)
     app_log, lwa_log = tmp_path / f"{name}-app.log", tmp_path / f"{name}-lwa.log"
     with RuntimeApiServer() as api, open(app_log, "wb") as alog, open(lwa_log, "wb") as llog:
         app = subprocess.Popen(
