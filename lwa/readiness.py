@@ -30,6 +30,7 @@ PROGRESS_S = 2.0
 ATTEMPT_TIMEOUT_S = 1.0  # a hung health endpoint must not hang the wait (docs/behaviour.md §9.7)
 MIN_ATTEMPT_S = 0.005
 _HEAD_LIMIT = 8192
+_CUT = "no complete status line"
 
 
 def probe(config: Config, timeout: float = ATTEMPT_TIMEOUT_S) -> tuple[bool, str]:
@@ -49,7 +50,7 @@ def probe(config: Config, timeout: float = ATTEMPT_TIMEOUT_S) -> tuple[bool, str
     except ConnectionRefusedError:
         return False, "refused"
     except socket.timeout:
-        return False, f"no complete status line within {timeout:.2f}s"
+        return False, f"{_CUT} within {timeout:.2f}s"
     except OSError as exc:
         return False, exc.strerror or str(exc) or type(exc).__name__
     status = parse_status_line(line)
@@ -139,7 +140,10 @@ def wait_ready(
         if budget_s is not None and elapsed >= budget_s - (MIN_ATTEMPT_S if attempted else 0.0):
             return False, last  # a last attempt of a few µs would only hide what the one before saw
         timeout = ATTEMPT_TIMEOUT_S if budget_s is None else max(min(ATTEMPT_TIMEOUT_S, budget_s - elapsed), 0.001)
-        ready, last = probe(config, timeout)
+        ready, seen = probe(config, timeout)
+        # An attempt the budget cut short says less than the one before it: keep that one.
+        if ready or not (attempted and timeout < ATTEMPT_TIMEOUT_S and seen.startswith(_CUT)):
+            last = seen
         attempted = True
         if ready:
             log.debug("app is ready url=%s (%s)", config.readiness_target, last)

@@ -472,7 +472,7 @@ def layer():
 
 
 def _lwa_process(rie: R.Rie) -> tuple[int, list[str]]:
-    found = [(pid, argv) for pid, argv in rie.processes() if argv[-2:] == ["-m", "lwa"]]
+    found = [(pid, argv) for pid, argv in rie.processes() if argv[-1:] == ["lwa/__main__.py"]]  # the launcher's form
     rie.check(len(found) == 1, f"expected one lwa process under RIE, found {found} in {rie.processes()}")
     return found[0]
 
@@ -518,7 +518,7 @@ def test_zip_layer_under_rie(layer) -> None:
                     assert brotli.decompress(base64.b64decode(env_out["body"])) == text
 
                 pid, argv = _lwa_process(rie)
-                assert argv == [argv[0], "-E", "-S", "-B", "-m", "lwa"]
+                assert argv == [argv[0], "-E", "-S", "-B", "lwa/__main__.py"]
                 assert os.path.realpath(argv[0]) == os.path.realpath(py)
                 cwd = os.readlink(f"/proc/{pid}/cwd")
                 assert cwd.endswith("lwa-adapter/python"), cwd
