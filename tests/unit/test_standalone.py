@@ -1,0 +1,57 @@
+"""The repository stands alone: nothing in it refers to folders beside it, to the reference
+material it was built from, or to paths of one machine. The behaviour it documents is cited as
+docs/behaviour.md (its sections, decisions and upstream quirks §9.n)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+from tests.support.events import REPO
+
+FORBIDDEN = {
+    "a folder beside the repository": re.compile(r"\.\./shared\b|(?<![\w.-])shared/(?:events|tools|SPEC)"),
+    "the old contract's name (cite docs/behaviour.md)": re.compile(r"\bSPEC(?:\.md)?\b"),
+    "its parts (cite a decision of docs/behaviour.md)": re.compile(r"\bPart [AB]\b"),
+    "an upstream quirk by its old number (cite docs/behaviour.md §9.n)": re.compile(r"\bQ-\d+\b"),
+    "the user-research notes (cite docs/behaviour.md, \"Why\")": re.compile(r"\bUSERS\.md\b"),
+    "a path of one machine": re.compile(r"(?<![\w.-])/(?:work|root|home/\w+)/"),
+}
+SKIP_PARTS = {"node_modules", ".git", "__pycache__", ".hypothesis", ".ruff_cache", ".mypy_cache", "build", "dist"}
+THIS = Path(__file__).resolve()
+
+
+def _files() -> list[Path]:
+    """What a clone holds: git's list when this is a checkout, else every file under the root."""
+    try:
+        out = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True, timeout=30).stdout
+        names = [REPO / n for n in out.decode("utf-8", "surrogateescape").split("\0") if n]
+    except (OSError, subprocess.CalledProcessError):
+        names = [p for p in REPO.rglob("*") if p.is_file()]
+    return [p for p in names if not SKIP_PARTS & set(p.relative_to(REPO).parts) and p.resolve() != THIS]
+
+
+def test_nothing_refers_outside_the_repository():
+    files = _files()
+    assert any(p.name == "README.md" for p in files) and len(files) > 50, "the scan found too few files"
+    found = []
+    for path in files:
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue  # binary
+        for what, pattern in FORBIDDEN.items():
+            for m in pattern.finditer(text):
+                line = text.count("\n", 0, m.start()) + 1
+                found.append(f"{path.relative_to(REPO)}:{line}: {m.group(0)!r} — {what}")
+    assert not found, "\n".join(found)
+
+
+def test_the_scan_catches_each_kind_of_reference():
+    """Each pattern fires on what it is meant to catch, and not on the project's own citations."""
+    caught = ["see ../shared/events", "SPEC §5.2", "Part A \"paths\"", "(Q-21)", "USERS.md §1.4", "/work/main/x"]
+    for sample, pattern in zip(caught, FORBIDDEN.values()):
+        assert pattern.search(sample), sample
+    fine = "docs/behaviour.md §9.21, decision \"paths\"; tests/support/rie.py; the shared stack; a/work/b"
+    assert not any(p.search(fine) for p in FORBIDDEN.values())
