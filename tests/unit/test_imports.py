@@ -114,7 +114,7 @@ except real.PackageNotFoundError:
 # (bench/run.py, section 1, shows what each costs).
 FIRST_POLL_BUDGET = frozenset((
     "__future__", "_socket", "_weakrefset", "array", "collections.abc", "enum", "errno", "math", "select",
-    "selectors", "signal", "socket", "threading",
+    "selectors", "socket", "threading",
     "lwa", "lwa.__main__", "lwa.config", "lwa.daemon", "lwa.errors", "lwa.extension", "lwa.logs",
     "lwa.readiness", "lwa.runtime", "lwa.signals", "lwa.wire",
 )) | frozenset((  # loaded by `-m`'s runpy before lwa in the layer's run (here: by the recorder's)
