@@ -177,7 +177,11 @@ def add_native(home: Path, args: argparse.Namespace) -> tuple[list[str], list[st
             run(args.patchelf, "--set-rpath", rpath.removesuffix("/."), str(p))
         else:
             run(args.patchelf, "--remove-rpath", str(p))
-        pins += [f"{p.relative_to(home)}: {c}" for c in glibc_pin.pin(p, GLIBC_FLOOR)]
+        try:
+            pins += [f"{p.relative_to(home)}: {c}" for c in glibc_pin.pin(p, GLIBC_FLOOR)]
+        except ValueError as exc:  # a symbol the floor's glibc does not have at all
+            fail(f"{exc}. Build with a Python whose libraries need glibc {GLIBC_FLOOR[6:]} at most "
+                 f"(this one is {sys.executable}; pyenv and python.org builds bundle their own expat)")
     floor = max((glibc_pin.max_glibc(p) or "GLIBC_2.0" for p in elves), key=glibc_pin.version_key)
     if glibc_pin.version_key(floor) > glibc_pin.version_key(GLIBC_FLOOR):
         fail(f"the build needs {floor}, above the {GLIBC_FLOOR} floor")

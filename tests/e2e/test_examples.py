@@ -29,6 +29,7 @@ from typing import Any, Iterator
 
 import pytest
 
+from tests.support.builds import layer_build
 from tests.support.events import EVENTS
 from tests.support.process import stop_process
 
@@ -345,9 +346,7 @@ def lwa_trees(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     class Trees(dict):
         def __missing__(self, args: str) -> Path:
             dest = tmp_path_factory.mktemp("lwa-tree")
-            r = subprocess.run(["bash", str(REPO / "layer-build.sh"), *args.split(), "--dir", str(dest)],
-                               capture_output=True, text=True, timeout=600)
-            assert r.returncode == 0, r.stderr
+            layer_build(*args.split(), "--dir", str(dest), timeout=600)
             self[args] = dest
             return dest
 
