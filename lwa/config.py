@@ -7,34 +7,13 @@ local debugging modes build configurations without touching the process environm
 
 from __future__ import annotations
 
-from collections import namedtuple
-
 from .errors import ConfigError
-
-
-class _RecordMeta(type):
-    """`class X(NamedTuple): field: type = default` at run time without importing `typing`
-    (it alone costs more than the rest of the way to the first poll, bench/README.md): the
-    annotated names become a `collections.namedtuple`, everything else in the body its members.
-    Type checkers see `typing.NamedTuple` itself (below)."""
-
-    def __new__(mcls, name: str, bases: tuple, namespace: dict):
-        if not bases:
-            return super().__new__(mcls, name, bases, namespace)
-        fields = list(namespace.get("__annotations__", ()))
-        defaults = [namespace.pop(field) for field in fields if field in namespace]
-        namespace["__slots__"] = ()
-        return type(name, (namedtuple(name, fields, defaults=defaults),), namespace)
-
+from .record import NamedTuple
+from .variables import Reader, is_u16
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Mapping, NamedTuple
-else:
-
-    class NamedTuple(metaclass=_RecordMeta):
-        """Base of the frozen values of lwa's start-up path (see _RecordMeta)."""
-
+    from typing import Mapping
 
 DEFAULT_HEALTHY = ((100, 499),)
 DEFAULT_RUNTIME_API = "127.0.0.1:9001"
@@ -55,17 +34,6 @@ VARIABLES = (
     "AWS_LAMBDA_LOG_LEVEL", "AWS_LAMBDA_LOG_FORMAT",
 )
 
-# new name → deprecated name, for every variable with an alias (docs/behaviour.md §1.2).
-_DEPRECATED = {
-    "AWS_LWA_HOST": "HOST",
-    "AWS_LWA_READINESS_CHECK_PORT": "READINESS_CHECK_PORT",
-    "AWS_LWA_READINESS_CHECK_PATH": "READINESS_CHECK_PATH",
-    "AWS_LWA_READINESS_CHECK_PROTOCOL": "READINESS_CHECK_PROTOCOL",
-    "AWS_LWA_REMOVE_BASE_PATH": "REMOVE_BASE_PATH",
-    "AWS_LWA_ASYNC_INIT": "ASYNC_INIT",
-}
-_TRUE = ("true", "1", "yes")
-_FALSE = ("false", "0", "no")
 
 class Config(NamedTuple):
     """Everything lwa needs, resolved and immutable; `config._replace(...)` derives a variant.
@@ -131,166 +99,6 @@ def _netloc(host: str, port: int) -> str:
     return f"{shown}:{port}"
 
 
-def parse_status_list(text: str) -> tuple[tuple[tuple[int, int], ...], list[str]]:
-    """Parse `500,502-504` into inclusive ranges plus warnings for parts it skipped (docs/behaviour.md §1.3)."""
-    ranges: list[tuple[int, int]] = []
-    bad: list[str] = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        if "-" in part:
-            pieces = part.split("-")
-            if len(pieces) == 2 and all(_is_u16(p) for p in pieces):
-                ranges.append((int(pieces[0]), int(pieces[1])))
-            else:
-                bad.append(f"Failed to parse status code range: {part}")
-        elif _is_u16(part):
-            ranges.append((int(part), int(part)))
-        else:
-            bad.append(f"Failed to parse status code: {part}")
-    return tuple(ranges), bad
-
-
-def _is_u16(text: str) -> bool:
-    digits = text[1:] if text.startswith("+") else text
-    return digits.isascii() and digits.isdigit() and int(digits) <= 65535
-
-
-def status_in(status: int, ranges: tuple[tuple[int, int], ...]) -> bool:
-    return any(lo <= status <= hi for lo, hi in ranges)
-
-
-def format_ranges(ranges: tuple[tuple[int, int], ...]) -> str:
-    return ",".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in ranges)
-
-
-class _Reader:
-    """Looks variables up with docs/behaviour.md §1.1 semantics (set-but-empty counts as set) and
-    parses each kind of value; a value it cannot use is a ConfigError or a warning plus the default."""
-
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self.env = environ
-        self.warnings: list[str] = []
-
-    def get(self, name: str) -> str | None:
-        if name in self.env:
-            return self.env[name]
-        old = _DEPRECATED.get(name)
-        if old is not None and old in self.env:
-            self.warnings.append(
-                f"Environment variable '{old}' is deprecated and will be removed in version 2.0. "
-                f"Please use '{name}' instead."
-            )
-            return self.env[old]
-        return None
-
-    def text(self, name: str, default: str = "") -> str:
-        """The raw value; unset or empty gives `default`."""
-        return self.get(name) or default
-
-    def boolean(self, name: str, default: bool = False) -> bool:
-        raw = self.get(name)
-        if raw is None:
-            return default
-        value = raw.strip().lower()
-        if value in _TRUE:
-            return True
-        if value in _FALSE:
-            return False
-        self.warnings.append(f"{name}={raw!r} is not a boolean (true/false); using {str(default).lower()}")
-        return default
-
-    def port(self, name: str, default: int, *, fallback: str | None = None) -> int:
-        """A TCP port; `fallback` names a variable read when `name` is unset (PORT for AWS_LWA_PORT)."""
-        if fallback is not None and name not in self.env:
-            name = fallback
-        raw = self.get(name)
-        if raw is None:
-            return default
-        if raw == "":
-            # Upstream quirk: an empty port means the scheme default (docs/behaviour.md §9.4).
-            self.warnings.append(f"{name} is empty; using port 80 as upstream does")
-            return 80
-        text = raw.strip()
-        if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 65535:
-            raise ConfigError(name, raw, "must be a port number from 1 to 65535")
-        return int(text)
-
-    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
-        raw = self.get(name)
-        if raw is None:
-            return default
-        value = raw.strip().lower()
-        if value in choices:
-            return value
-        self.warnings.append(f"{name}={raw!r} is not one of {', '.join(choices)}; using {default}")
-        return default
-
-    def status_list(self, name: str, default: tuple[tuple[int, int], ...] = ()) -> tuple[tuple[int, int], ...]:
-        """`500,502-504`; unset gives `default`, and so does a list with no usable part (with a
-        warning when `default` is not empty)."""
-        raw = self.get(name)
-        if raw is None:
-            return default
-        ranges, bad = parse_status_list(raw)
-        self.warnings.extend(f"{name}: {b}" for b in bad)
-        if not ranges and default:
-            self.warnings.append(f"{name}={raw!r} holds no status code; using {format_ranges(default)}")
-            return default
-        return ranges
-
-    def seconds(self, name: str, default: float, maximum: float = float("inf")) -> float:
-        """A number of seconds in (0, maximum]; unset or empty gives `default`."""
-        raw = self.get(name)
-        if not raw:
-            return default
-        try:
-            value = float(raw)
-        except ValueError:
-            value = 0.0
-        if not 0 < value <= maximum:  # also refuses NaN
-            bound = "" if maximum == float("inf") else f" and at most {maximum:g}"
-            raise ConfigError(name, raw, f"must be a number of seconds > 0{bound}")
-        return value
-
-    def count(self, name: str, default: int, *, least: int = 0, strict: bool = False) -> int:
-        """A whole number ≥ `least`; unset or empty gives `default`. Anything else is a ConfigError
-        when `strict`, else a warning and `default`."""
-        raw = self.get(name)
-        text = (raw or "").strip()
-        if not text:
-            return default
-        if text.isascii() and text.isdigit() and int(text) >= least:
-            return int(text)
-        if strict:
-            raise ConfigError(name, text, f"must be a whole number ≥ {least}")
-        self.warnings.append(f"{name}={raw!r} is not a whole number ≥ {least}; using {default}")
-        return default
-
-    def path(self, name: str, default: str) -> str:
-        """A URL path: `/` first, no spaces or control characters; unset or empty gives `default`."""
-        raw = self.get(name) or default
-        if raw and (not raw.startswith("/") or any(c in raw for c in " \r\n\t\0#")):
-            raise ConfigError(name, raw, "must be a path starting with '/' without spaces or control characters")
-        return raw
-
-    def healthy_status(self) -> tuple[tuple[int, int], ...]:
-        """AWS_LWA_READINESS_CHECK_HEALTHY_STATUS, else the deprecated minimum-unhealthy form."""
-        old = "AWS_LWA_READINESS_CHECK_MIN_UNHEALTHY_STATUS"
-        if "AWS_LWA_READINESS_CHECK_HEALTHY_STATUS" in self.env or old not in self.env:
-            return self.status_list("AWS_LWA_READINESS_CHECK_HEALTHY_STATUS", DEFAULT_HEALTHY)
-        self.warnings.append(
-            f"Environment variable '{old}' is deprecated and will be removed in version 2.0. "
-            "Please use 'AWS_LWA_READINESS_CHECK_HEALTHY_STATUS' instead."
-        )
-        limit = self.env[old].strip()
-        if _is_u16(limit) and int(limit) > 100:
-            return ((100, int(limit) - 1),)
-        self.warnings.append(f"{old}={self.env[old]!r} ignored")
-        return DEFAULT_HEALTHY
-
-
 def _base_path(raw: str) -> str:
     """Normalise AWS_LWA_REMOVE_BASE_PATH: leading slash added, trailing slash dropped (docs/behaviour.md,
     decision "base path")."""
@@ -322,7 +130,23 @@ def _runtime_api(name: str, value: str | None) -> str | None:
     return address
 
 
-def _async_init(r: _Reader, init_type: str) -> bool:
+def _healthy_status(r: Reader) -> tuple[tuple[int, int], ...]:
+    """AWS_LWA_READINESS_CHECK_HEALTHY_STATUS, else the deprecated minimum-unhealthy form."""
+    old = "AWS_LWA_READINESS_CHECK_MIN_UNHEALTHY_STATUS"
+    if "AWS_LWA_READINESS_CHECK_HEALTHY_STATUS" in r.env or old not in r.env:
+        return r.status_list("AWS_LWA_READINESS_CHECK_HEALTHY_STATUS", DEFAULT_HEALTHY)
+    r.warnings.append(
+        f"Environment variable '{old}' is deprecated and will be removed in version 2.0. "
+        "Please use 'AWS_LWA_READINESS_CHECK_HEALTHY_STATUS' instead."
+    )
+    limit = r.env[old].strip()
+    if is_u16(limit) and int(limit) > 100:
+        return ((100, int(limit) - 1),)
+    r.warnings.append(f"{old}={r.env[old]!r} ignored")
+    return DEFAULT_HEALTHY
+
+
+def _async_init(r: Reader, init_type: str) -> bool:
     wanted = r.boolean("AWS_LWA_ASYNC_INIT")
     if wanted and init_type in ASYNC_INIT_IGNORED_TYPES:
         r.warnings.append(f"AWS_LWA_ASYNC_INIT ignored under AWS_LAMBDA_INITIALIZATION_TYPE={init_type}")
@@ -330,7 +154,7 @@ def _async_init(r: _Reader, init_type: str) -> bool:
     return wanted
 
 
-def _compression(r: _Reader, invoke_mode: str) -> bool:
+def _compression(r: Reader, invoke_mode: str) -> bool:
     wanted = r.boolean("AWS_LWA_ENABLE_COMPRESSION")
     if wanted and invoke_mode == "response_stream":
         r.warnings.append("Compression is not supported with response streaming. Disabling compression.")
@@ -340,7 +164,7 @@ def _compression(r: _Reader, invoke_mode: str) -> bool:
 
 def load_config(environ: Mapping[str, str]) -> Config:
     """Build the one Config from an environment mapping; raise ConfigError for unusable values."""
-    r = _Reader(environ)
+    r = Reader(environ)
     port = r.port("AWS_LWA_PORT", 8080, fallback="PORT")
     init_type = r.text("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
     invoke_mode = r.choice("AWS_LWA_INVOKE_MODE", ("buffered", "response_stream"), "buffered")
@@ -352,7 +176,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
         readiness_port=r.port("AWS_LWA_READINESS_CHECK_PORT", port),
         readiness_path=r.path("AWS_LWA_READINESS_CHECK_PATH", "/"),
         readiness_protocol=r.choice("AWS_LWA_READINESS_CHECK_PROTOCOL", ("http", "tcp"), "http"),
-        healthy_status=r.healthy_status(),
+        healthy_status=_healthy_status(r),
         readiness_timeout_s=r.seconds("AWS_LWA_READINESS_CHECK_TIMEOUT_SECONDS", 0.0) or None,  # unset: unbounded
         async_init=_async_init(r, init_type),
         remove_base_path=_base_path(r.text("AWS_LWA_REMOVE_BASE_PATH")),

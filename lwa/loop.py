@@ -20,12 +20,12 @@ import time
 from typing import TYPE_CHECKING, Callable
 
 from . import logs, sources
-from .config import status_in
 from .errors import HttpStatusError, InvalidEventError, InvocationError, ResponseTooLargeError, RuntimeApiError
 from .logs import log
 from .model import AppResponse
 from .signals import StopFlag
 from .sources import passthrough
+from .variables import status_in
 
 if TYPE_CHECKING:
     from .app import App

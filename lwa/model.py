@@ -1,11 +1,15 @@
 """Frozen values passed between layers: what Lambda gave us, what we send the app, what it answered.
 
-NamedTuples, not frozen dataclasses: as immutable, and `dataclasses` (with `inspect`) would be
-the costliest import on the way to the first poll."""
+NamedTuples (lwa/record.py, no `typing` at run time), not frozen dataclasses: as immutable, and
+`dataclasses` (with `inspect`) would be the costliest import on the way to the first poll."""
 
 from __future__ import annotations
 
-from typing import Iterable, NamedTuple
+from .record import NamedTuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Iterable
 
 
 def first_header(headers: Iterable[tuple[str, str]], name: str) -> str | None:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import socket
 import time
 
-from .config import format_ranges, status_in
 from .logs import log
+from .variables import format_ranges, status_in
 from .wire import connect_host
 
 TYPE_CHECKING = False

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from typing import Callable
 
     from .config import Config
-    from .daemon import AppHolder
+    from .preload import AppHolder
     from .signals import StopFlag
 
 

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Iterable, Mapping
 
 from .. import logs, loop
 from ..config import load_config
-from ..daemon import AppHolder
 from ..errors import ConfigError
 from ..logs import log
 from ..model import Invocation
+from ..preload import AppHolder
 from ..runtime import ERROR_BODY_TRAILER
 from ..streaming import SEPARATOR
 from .frontdoor import ACCOUNT_ID

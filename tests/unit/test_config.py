@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from lwa.config import ConfigError, load_config, parse_status_list
+from lwa.config import ConfigError, load_config
+from lwa.variables import parse_status_list
 
 
 def test_defaults():
