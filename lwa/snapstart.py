@@ -19,12 +19,13 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable
 
+    from .app import App
     from .config import Config
     from .preload import AppHolder
     from .signals import StopFlag
 
 
-def call_hook(app, path: str, timeout_s: float) -> str | None:
+def call_hook(app: App, path: str, timeout_s: float) -> str | None:
     """POST `path` on the app, bounded; None on a 2xx answer, else what went wrong."""
     req = AppRequest(method="POST", target=path, headers=(("content-type", "application/json"),), body=b"")
     try:
@@ -34,6 +35,16 @@ def call_hook(app, path: str, timeout_s: float) -> str | None:
     if not 200 <= resp.status < 300:
         return f"status {resp.status}: {resp.body[:200].decode('utf-8', 'replace')}"
     return None
+
+
+def _failed_hook(app: App, config: Config, path: str, which: str) -> str | None:
+    """Call one hook when its path is set; the logged error message when it failed."""
+    problem = call_hook(app, path, config.snapstart_hook_timeout_s) if path else None
+    if not problem:
+        return None
+    message = f"SnapStart {which} hook POST {path} failed: {problem}"
+    log.error("%s", message)
+    return message
 
 
 def run_hooks(
@@ -47,14 +58,10 @@ def run_hooks(
     except LwaError as exc:
         runtime.post_init_error("Runtime.SnapStartError", str(exc))
         return 1
-    path = config.snapstart_before_checkpoint_path
-    if path:
-        problem = call_hook(app, path, config.snapstart_hook_timeout_s)
-        if problem:
-            message = f"SnapStart before-checkpoint hook POST {path} failed: {problem}"
-            log.error("%s", message)
-            runtime.post_init_error("Runtime.BeforeCheckpointHookError", message)
-            return 1
+    message = _failed_hook(app, config, config.snapstart_before_checkpoint_path, "before-checkpoint")
+    if message:
+        runtime.post_init_error("Runtime.BeforeCheckpointHookError", message)
+        return 1
     app.drop_connections()
     log.info("waiting for the snapshot to be restored")
     try:
@@ -66,14 +73,10 @@ def run_hooks(
     if on_restore is not None:
         on_restore()
     app.drop_connections()
-    path = config.snapstart_after_restore_path
-    if path:
-        problem = call_hook(app, path, config.snapstart_hook_timeout_s)
-        if problem:
-            message = f"SnapStart after-restore hook POST {path} failed: {problem}"
-            log.error("%s", message)
-            runtime.post_restore_error("Runtime.AfterRestoreHookError", message)
-            return 1
+    message = _failed_hook(app, config, config.snapstart_after_restore_path, "after-restore")
+    if message:
+        runtime.post_restore_error("Runtime.AfterRestoreHookError", message)
+        return 1
     ready, last = readiness.wait_ready(config, stop, config.readiness_timeout_s, started)
     if stop.is_set():
         return 0
