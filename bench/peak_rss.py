@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
+import socketserver
 import statistics
 import subprocess
 import sys
@@ -47,53 +47,51 @@ MODES: dict[str, tuple[dict, dict, bytes, bytes]] = {  # name: (lwa environment,
 }
 
 
-class BigApp:
+class BigApp(socketserver.ThreadingTCPServer):
     """Answers every request with `size` bytes of `pool` (and /healthz with ok)."""
 
+    daemon_threads = True
+
     def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _BigAnswer)
         self.size, self.ctype, self.pool = 1024, b"text/plain", TEXT_POOL
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.port = self.server_address[1]
+        threading.Thread(target=self.serve_forever, daemon=True).start()
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                sock, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
 
-    def _serve(self, sock: socket.socket) -> None:
-        with sock:
-            head = b""
-            while b"\r\n\r\n" not in head:
-                data = sock.recv(65536)
-                if not data:
-                    return
-                head += data
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-            got = len(head.split(b"\r\n\r\n", 1)[1])
-            while got < length:
-                got += len(sock.recv(65536))
-            if head.startswith(b"GET /healthz"):
-                sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+class _BigAnswer(socketserver.BaseRequestHandler):
+    server: BigApp
+
+    def handle(self) -> None:
+        sock, app = self.request, self.server
+        head = b""
+        while b"\r\n\r\n" not in head:
+            data = sock.recv(65536)
+            if not data:
                 return
-            size, view = self.size, memoryview(self.pool)
-            try:
-                sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
-                             % (self.ctype, size))
-                sent = 0
-                while sent < size:
-                    start = sent % len(self.pool)
-                    piece = view[start : start + min(MB, size - sent, len(self.pool) - start)]
-                    sock.sendall(piece)
-                    sent += len(piece)
-            except OSError:
-                pass  # lwa stopped reading: the answer could never fit
+            head += data
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        got = len(head.split(b"\r\n\r\n", 1)[1])
+        while got < length:
+            got += len(sock.recv(65536))
+        if head.startswith(b"GET /healthz"):
+            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+            return
+        size, view = app.size, memoryview(app.pool)
+        try:
+            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+                         % (app.ctype, size))
+            sent = 0
+            while sent < size:
+                start = sent % len(app.pool)
+                piece = view[start : start + min(MB, size - sent, len(app.pool) - start)]
+                sock.sendall(piece)
+                sent += len(piece)
+        except OSError:
+            pass  # lwa stopped reading: the answer could never fit
 
 
 def _vm_hwm_mb(pid: int) -> float:

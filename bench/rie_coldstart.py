@@ -47,6 +47,7 @@ EXAMPLES = REPO / "examples"
 sys.path.insert(0, str(REPO))
 
 from tests.support import rie as R  # noqa: E402
+from tests.support.loopback import free_port  # noqa: E402
 
 INPROCESS = Path.home() / ".cache" / "lwa-bench" / "inprocess"
 INPROCESS_PINS = ("awslambdaric==4.2.2", "mangum==0.22.0", "apig-wsgi==2.20.0")
@@ -139,12 +140,12 @@ def under_rie(cmd: list[str], env: dict[str, str], opt: Path | None, work: Path)
 
 def under_lwa(cmd: list[str], path: str, tree: Path, work: Path) -> tuple[float, float | None]:
     """One cold start of the layer tree on /opt with `cmd` as the runtime (the app), on a fresh port."""
-    return under_rie(cmd, R.clean_env(PORT=str(R.free_port()), PATH=path), tree, work)
+    return under_rie(cmd, R.clean_env(PORT=str(free_port()), PATH=path), tree, work)
 
 
 def alone(example: str, work: Path) -> tuple[float, float | None]:
     """The app's own boot: its run.sh started until a direct `GET /` answers (no RIE figure)."""
-    port = R.free_port()
+    port = free_port()
     env = R.clean_env(PORT=str(port), PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     t0 = time.monotonic()
     proc = subprocess.Popen([str(EXAMPLES / example / "run.sh")], env=env, cwd=work, stdout=subprocess.DEVNULL,

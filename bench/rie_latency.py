@@ -27,6 +27,7 @@ if str(REPO) not in sys.path:
 
 from tests.support import rie as R  # noqa: E402
 from tests.support.events import event_bytes  # noqa: E402
+from tests.support.loopback import free_port  # noqa: E402
 
 EVENT = "apigw-v2/rust-runtime__apigw_v2_proxy_request_minimal.json"
 
@@ -47,7 +48,7 @@ def _direct_ms(port: int, n: int) -> list[float]:
 def one_round(invokes: int) -> dict[str, float]:
     """Start RIE with lwa as the runtime command; time the first invoke, then `invokes` more."""
     root = R.public_dir("lwa-bench-rie-")
-    port = R.free_port()
+    port = free_port()
     py, repo = shlex.quote(sys.executable), shlex.quote(str(REPO))
     entry = R.write_script(root / "entry.sh", "#!/bin/sh\n"
                            f"cd {repo}\n{py} -m tests.support.apps --port {port} --handler echo &\n"

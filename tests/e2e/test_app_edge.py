@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import raw_app
+from tests.support.loopback import free_port
 from tests.support.runtime_api import RuntimeApiServer
 
 STOCK = Path(__file__).resolve().parent.parent / "stock"
@@ -48,12 +49,6 @@ def _event(method: str = "GET", path: str = "/", query: str = "", headers: dict 
 def _sqs_event(n: int = 2) -> dict:
     """A hand-written SQS batch (pass-through)."""
     return {"Records": [{"messageId": f"m{i}", "eventSource": "aws:sqs", "body": "hi"} for i in range(n)]}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -132,7 +127,7 @@ def _answer_keep_alive(data: bytes) -> raw_app.Handler:
 @pytest.mark.parametrize("mode", ["buffered", "response_stream"])
 def test_early_hints_from_node_never_answer_and_never_leak(api, start, mode) -> None:
     """Node's res.writeEarlyHints() sends 103 first: each user gets their own 200 page and cookie."""
-    port = _free_port()
+    port = free_port()
     with _stock_server(["node", "edge_app.js"], port):
         start(api, port, AWS_LWA_INVOKE_MODE=mode)
         for user in ("alice", "bob", "carol"):
@@ -254,7 +249,7 @@ def test_a_broken_answer_is_one_prompt_named_error_and_never_reused(api, raw, st
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js")
 def test_node_answers_413_before_reading_a_big_upload_and_the_client_gets_it(api, start) -> None:
-    port = _free_port()
+    port = free_port()
     with _stock_server(["node", "edge_app.js"], port):
         start(api, port)
         for _ in range(3):
@@ -266,7 +261,7 @@ def test_node_answers_413_before_reading_a_big_upload_and_the_client_gets_it(api
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js")
 def test_early_hints_before_reading_a_big_upload_do_not_stop_the_upload(api, start) -> None:
-    port = _free_port()
+    port = free_port()
     with _stock_server(["node", "edge_app.js"], port):
         start(api, port)
         for user in ("alice", "bob"):
@@ -343,7 +338,7 @@ def test_a_200_mb_answer_keeps_lwa_under_64_mb(api, raw, start, mode) -> None:
 
 def test_logs_never_carry_bodies_or_query_values(api, start) -> None:
     _need("uvicorn")
-    port = _free_port()
+    port = free_port()
     with _stock_server([sys.executable, "-m", "uvicorn", "--port", str(port), "edge_asgi:app"], port):
         lwa = start(api, port, AWS_LWA_ERROR_STATUS_CODES="500-599", AWS_LAMBDA_LOG_LEVEL="DEBUG")
         err = _error(_one(api, api.push(_event("GET", "/private", "token=SECRET-QUERY-1"))))
@@ -362,7 +357,7 @@ def test_logs_never_carry_bodies_or_query_values(api, start) -> None:
 
 def test_a_bom_before_a_pass_through_answer_keeps_it_an_object(api, start) -> None:
     _need("uvicorn")
-    port = _free_port()
+    port = free_port()
     with _stock_server([sys.executable, "-m", "uvicorn", "--port", str(port), "edge_asgi:app"], port):
         start(api, port)
         result = _one(api, api.push(_sqs_event(3)))
@@ -373,7 +368,7 @@ def test_a_bom_before_a_pass_through_answer_keeps_it_an_object(api, start) -> No
 def test_every_cookie_of_multi_value_headers_reaches_flask_under_gunicorn(api, start, kind) -> None:
     _need("gunicorn")
     _need("flask")
-    port = _free_port()
+    port = free_port()
     multi = {"host": ["example.com"], "cookie": ["a=1", "b=2; c=3", "d=4"]}
     if kind == "v1":
         event = {"resource": "/{proxy+}", "path": "/cookies", "httpMethod": "GET", "multiValueHeaders": multi,
@@ -394,7 +389,7 @@ def test_every_cookie_of_multi_value_headers_reaches_flask_under_gunicorn(api, s
 
 def test_a_deeply_nested_client_context_becomes_null_and_the_request_is_served(api, start) -> None:
     _need("uvicorn")
-    port = _free_port()
+    port = free_port()
     deep = '{"custom": ' + '{"a": ' * 5000 + "1" + "}" * 5000 + "}"
     with _stock_server([sys.executable, "-m", "uvicorn", "--port", str(port), "edge_asgi:app"], port):
         lwa = start(api, port)

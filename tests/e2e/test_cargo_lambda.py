@@ -25,6 +25,7 @@ import urllib3
 
 from tests.support import apps
 from tests.support.apps import AppServer
+from tests.support.loopback import free_port
 from tests.support.process import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,12 +64,6 @@ path = "src/streaming.rs"
 EVENTS = [b"data: %d\n\n" % i for i in range(3)]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _project(where: Path) -> Path:
     (where / "src").mkdir(parents=True)
     (where / "Cargo.toml").write_text(CARGO_TOML)
@@ -84,7 +79,7 @@ def watch(tmp_path: Path):
                            "/teapot": apps.fixed(418, [("Content-Type", "text/plain"), ("Set-Cookie", "a=1")],
                                                  "short and stout")})
     with AppServer(handler) as app:
-        port = _free_port()
+        port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_LWA_", "AWS_LAMBDA_"))}
         env.update(CARGO_NET_OFFLINE="true", CARGO_TARGET_DIR=str(tmp_path / "target"))
         settings = {"LWA_PYTHON": sys.executable, "PYTHONPATH": str(ROOT), "AWS_LWA_PORT": str(app.port),

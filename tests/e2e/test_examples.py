@@ -17,7 +17,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -31,7 +30,8 @@ import pytest
 
 from tests.support.builds import layer_build
 from tests.support.events import EVENTS
-from tests.support.process import stop_process
+from tests.support.loopback import free_port
+from tests.support.process import clean_env, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -96,19 +96,6 @@ def header(answer: dict[str, Any], name: str) -> str | None:
 
 
 # ---- processes --------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AWS_", "LAMBDA_", "_HANDLER", "PYTHON"))}
-    env.update(extra)
-    return env
-
 
 def stop(proc: subprocess.Popen, timeout: float = 15.0) -> int:
     return stop_process(proc, timeout)  # servers like gunicorn take a while to drain
@@ -403,7 +390,7 @@ def under_rie(name: str, opt: Path, tmp_path: Path) -> Iterator[R.Rie]:
     reason = R.unavailable()
     if reason:
         pytest.skip(f"RIE: {reason}")
-    port = R.free_port()
+    port = free_port()
     env = R.clean_env(PORT=str(port), PATH="/usr/local/bin:/usr/bin:/bin")
     with R.Rie([str(EXAMPLES / name / "run.sh")], env=env, opt=opt, cwd=tmp_path) as rie:
         yield rie

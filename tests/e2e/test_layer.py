@@ -15,7 +15,6 @@ import os
 import platform
 import re
 import shutil
-import socket
 import stat
 import subprocess
 import sys
@@ -26,12 +25,14 @@ from pathlib import Path
 import pytest
 
 from tests.support.events import EVENTS
+from tests.support.process import clean_env
 from tests.support.process import stop_process as stop
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from tests.support.loopback import free_port  # noqa: E402
 from tests.support.runtime_api import RuntimeApiServer  # noqa: E402
 
 LAMBDA_PYTHONS = ["3.10", "3.11", "3.12", "3.13", "3.14"]
@@ -41,12 +42,6 @@ EXECUTABLES = {"bootstrap", "extensions/lambda-adapter"}
 
 
 # ---- helpers ----------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def python_for(version: str) -> str | None:
     """An interpreter of that minor version on this machine (PATH, then pyenv), or None."""
@@ -61,14 +56,6 @@ def python_for(version: str) -> str | None:
         if probe.returncode == 0 and probe.stdout.strip() == version:
             return c
     return None
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """This environment without Lambda, lwa or Python-path variables, plus `extra`."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AWS_", "LAMBDA_", "_HANDLER", "PYTHON"))}
-    env.update(extra)
-    return env
 
 
 def unzip_layer(zip_path: Path, root: Path) -> Path:

@@ -25,6 +25,7 @@ import urllib3
 
 from tests.support import apps
 from tests.support.apps import AppServer
+from tests.support.loopback import free_port
 from tests.support.process import base_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,12 +41,6 @@ TIMEOUT_S = 30
 def _env(app_port: int, **extra: str) -> dict[str, str]:
     """The caller's environment without any Lambda or lwa setting, then the test's own."""
     return base_env(None, app_port, **extra)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _invoke(app_port: int, *args: str, stdin: bytes | None = None, **env: str) -> subprocess.CompletedProcess:
@@ -154,7 +149,7 @@ def test_invoke_stream_failing_midway_exits_1() -> None:
 
 
 def test_invoke_app_down_prints_the_error_and_exits_1() -> None:
-    result = _invoke(_free_port(), str(V2_EVENT))
+    result = _invoke(free_port(), str(V2_EVENT))
     assert result.returncode == 1, _lwa(result)
     error = json.loads(result.stdout)
     assert error["errorType"] == "AppConnectionError"
@@ -172,7 +167,7 @@ def test_invoke_error_status_code_exits_1() -> None:
 
 
 def test_invoke_invalid_json_is_invalid_event() -> None:
-    result = _invoke(_free_port(), "-", stdin=b"{not json")
+    result = _invoke(free_port(), "-", stdin=b"{not json")
     assert result.returncode == 1, _lwa(result)
     assert json.loads(result.stdout)["errorType"] == "InvalidEvent"
 
@@ -386,7 +381,7 @@ def test_serve_streams_sse_event_by_event() -> None:
 
 
 def test_serve_starts_and_stops_the_app_command(tmp_path: Path) -> None:
-    app_port = _free_port()
+    app_port = free_port()
     marker = tmp_path / "sigterm"
     command = [sys.executable, "-m", "tests.support.apps", "--port", str(app_port), "--handler", "echo",
                "--sigterm-file", str(marker)]
@@ -402,7 +397,7 @@ def test_serve_starts_and_stops_the_app_command(tmp_path: Path) -> None:
 
 def test_serve_with_the_stdlib_http_server_as_app() -> None:
     """The docs' copy-paste example: any command that listens on AWS_LWA_PORT will do."""
-    app_port = _free_port()
+    app_port = free_port()
     command = [sys.executable, "-m", "http.server", str(app_port), "--bind", "127.0.0.1"]
     with Serve(app_port, "--", *command) as srv:
         resp = srv.client.request("GET", "/")
@@ -412,7 +407,7 @@ def test_serve_with_the_stdlib_http_server_as_app() -> None:
 
 def test_serve_exits_1_when_the_app_command_dies() -> None:
     argv = [sys.executable, "-m", "lwa", "serve", "--port", "0", "--", sys.executable, "-c", "raise SystemExit(3)"]
-    result = subprocess.run(argv, cwd=ROOT, env=_env(_free_port()), capture_output=True, timeout=TIMEOUT_S)
+    result = subprocess.run(argv, cwd=ROOT, env=_env(free_port()), capture_output=True, timeout=TIMEOUT_S)
     assert result.returncode == 1, _lwa(result)
     assert b"the app exited with code 3" in result.stdout + result.stderr
     assert b"lwa serve:" not in result.stdout

@@ -13,7 +13,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import urllib3
 
 from tests.support.apps import AppServer, echo
 from tests.support.events import REPO
+from tests.support.loopback import free_port
 from tests.support.process import base_env
 
 README = (REPO / "README.md").read_text()
@@ -91,7 +91,7 @@ def test_the_streaming_serve_command_answers_the_curl_line():
     if shutil.which("curl") is None:
         pytest.skip("curl is not installed")
     with AppServer(echo) as app:
-        port = str(_free_port())
+        port = str(free_port())
         proc = subprocess.Popen(serve.replace("9000", port), shell=True, cwd=REPO, start_new_session=True,
                                 env=base_env(None, app.port), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         try:
@@ -110,12 +110,6 @@ def test_the_streaming_serve_command_answers_the_curl_line():
             assert ["cookie", "a=1"] in seen["headers"]
         finally:
             _stop_group(proc)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _stop_group(proc: subprocess.Popen) -> None:

@@ -32,6 +32,7 @@ import pytest
 
 from tests.support import rie as R
 from tests.support.events import EVENTS, event_files, load_event
+from tests.support.loopback import free_port
 
 REPO = R.REPO
 HTTP_EVENTS = event_files("v1", "v2", "alb")
@@ -91,7 +92,7 @@ def container(prefix: str, *, exit_file: bool = False, sigterm_file: bool = Fals
     root = R.public_dir(prefix)
     try:
         app = R.AppState(root / "state")
-        port = R.free_port()
+        port = free_port()
         cmd = [sys.executable, "-m", "tests.support.rie", "--port", str(port), "--state", str(app.dir)]
         if sigterm_file:
             cmd += ["--sigterm-file", str(root / "app.sigterm")]
@@ -491,7 +492,7 @@ def test_zip_layer_under_rie(layer) -> None:
     try:
         app = R.AppState(root / "state")
         task = root / "task"
-        port = R.free_port()
+        port = free_port()
         state = shlex.quote(str(app.dir))
         R.write_script(task / "run.sh", "#!/bin/sh\n"
                        f'echo "$$" > {state}/run.sh.pid\n'
@@ -557,7 +558,7 @@ def test_managed_instances_concurrency(layer) -> None:
     root = R.public_dir("lwa-rie-lmi-")
     try:
         pkg = _public_app_package(root)
-        port = R.free_port()
+        port = free_port()
         env = R.clean_env(AWS_LWA_PORT=str(port), AWS_LWA_READINESS_CHECK_PATH=R.HEALTH_PATH,
                           PATH=f"{Path(py).parent}:/usr/bin:/bin", PYTHONPATH=str(pkg))
         cmd = [py, "-m", "tests.support.rie", "--port", str(port), "--sleep", "0.5"]
@@ -607,7 +608,7 @@ def test_lwa_as_the_runtime_command_itself() -> None:
     for no events instead and serves invokes; SIGTERM still stops it cleanly."""
     root = R.public_dir("lwa-rie-entry-")
     try:
-        port = R.free_port()
+        port = free_port()
         entry = R.write_script(root / "entry.sh", "#!/bin/sh\n"
                                f"cd {shlex.quote(str(R.REPO))}\n"
                                f"{shlex.quote(sys.executable)} -m tests.support.apps --port {port} --handler echo &\n"

@@ -17,6 +17,12 @@ from typing import Any, Callable
 from .http11 import listen_socket, quiet_shutdown, rst_close
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (for servers started elsewhere)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
 class LoopbackServer:
     """Listen/accept/stop scaffolding; use as a context manager (`with Server(...) as s:`)."""
 

@@ -104,3 +104,12 @@ class Lwa:
             raise AssertionError(f"lwa still running after {timeout}s; output:\n{self.output}") from None
         self._reader.join(5)
         return code
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment without Lambda, lwa or Python-path variables, plus `extra`: what a
+    process started by a test sees, whatever the machine running the tests has set."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AWS_", "LAMBDA_", "_HANDLER", "PYTHON"))}
+    env.update(extra)
+    return env
