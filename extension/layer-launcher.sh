@@ -18,6 +18,11 @@
 
 me="lwa lambda-adapter"
 
+# Under another /bin/sh (Debian's dash), run on as bash when there is one: see register_early.
+if [ -z "${BASH_VERSION:-}" ] && command -v bash >/dev/null 2>&1; then
+  exec bash "$0" "$@"
+fi
+
 fail() {
   printf '%s: ERROR: %s\n' "$me" "$*" >&2
   exit 1
@@ -39,6 +44,33 @@ usable() {
     python3.[1-9][0-9]) return 0 ;;
   esac
   "$1" -E -S -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null
+}
+
+# Register with the Extensions API here, before Python starts, when this shell is bash (its
+# /dev/tcp; /bin/sh is bash on Amazon Linux): Lambda starts the app only once every extension has
+# registered, so the app's boot then overlaps Python's start-up instead of waiting for it. lwa
+# takes the identifier from LWA_EXTENSION_ID; anything unexpected leaves the registration to lwa.
+register_early() {
+  [ -n "${BASH_VERSION:-}" ] && [ -n "${AWS_LAMBDA_RUNTIME_API:-}" ] && [ -z "${LWA_EXTENSION_ID:-}" ] || return 1
+  api=${AWS_LAMBDA_RUNTIME_API#http://}
+  api=${api%%/*}
+  host=${api%:*} port=${api##*:}
+  [ "$host" != "$api" ] || return 1
+  host=${host#[} host=${host%]}
+  body='{"events":["SHUTDOWN"]}'
+  id=
+  {
+    printf 'POST /2020-01-01/extension/register HTTP/1.1\r\nHost: %s\r\nLambda-Extension-Name: lambda-adapter\r\nContent-Type: application/json\r\nContent-Length: %s\r\nConnection: close\r\n\r\n%s' \
+      "$api" "${#body}" "$body" >&3 || return 1
+    IFS= read -r -t 5 line <&3 || return 1
+    case $line in "HTTP/1.1 200"*) ;; *) return 1 ;; esac
+    while IFS= read -r -t 5 line <&3; do
+      line=${line%$'\r'}
+      [ -n "$line" ] || break
+      case $line in [Ll]ambda-[Ee]xtension-[Ii]dentifier:*) id=${line#*:} id=${id# } ;; esac
+    done
+  } 3<>"/dev/tcp/$host/$port" 2>/dev/null
+  [ -n "$id" ] && LWA_EXTENSION_ID=$id
 }
 
 case $0 in
@@ -72,6 +104,10 @@ else
 fi
 
 case $py in /*) ;; *) py=$PWD/$py ;; esac  # still valid after the cd below
+if register_early; then
+  export LWA_EXTENSION_ID
+  debug "registered as $LWA_EXTENSION_ID before starting Python"
+fi
 cd -P -- "$home/python" || fail "cannot enter $home/python"
 debug "exec $py -E -S -B lwa/__main__.py $* (in $PWD)"
 exec "$py" -E -S -B lwa/__main__.py "$@"  # a file, not -m: no runpy import (lwa/__main__.py)

@@ -153,7 +153,7 @@ def _config_failed(environ: Mapping[str, str], exc: ConfigError) -> int:
         log.error("invalid configuration: %s", exc)
         return 1
     try:
-        extension.register(real_api)
+        extension.identifier(environ, real_api)
     except LwaError as reg:
         log.error("Extension registration failed - terminating process: %s", reg)
     return _init_fail(real_api, "Runtime.InvalidConfiguration", f"invalid configuration: {exc}")
@@ -191,7 +191,7 @@ def main(environ: Mapping[str, str]) -> int:
         return 0
 
     try:
-        ident = extension.register(config.extension_api)
+        ident = extension.identifier(environ, config.extension_api)
     except LwaError as exc:
         log.error("Extension registration failed - terminating process: %s", exc)
         return 1

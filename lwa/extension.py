@@ -8,11 +8,21 @@ from .wire import Connection
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Mapping
+
     from .signals import StopFlag
 
 
 NAME = "lambda-adapter"  # must equal the file name under /opt/extensions (docs/behaviour.md §2.1)
 PREFIX = "/2020-01-01/extension"
+# Set by the layer's launcher when it registered already, before Python started: Lambda starts
+# the app once every extension has registered, so the app's boot no longer waits for ours.
+REGISTERED_ID = "LWA_EXTENSION_ID"
+
+
+def identifier(environ: Mapping[str, str], netloc: str) -> str:
+    """The extension identifier: the launcher's, or a registration now."""
+    return environ.get(REGISTERED_ID) or register(netloc)
 
 
 def register(netloc: str) -> str:
