@@ -53,7 +53,8 @@ def test_the_launcher_registers_before_python_when_bash_runs_it(tmp_path: Path, 
             (bin_dir / "python3").symlink_to(sys.executable)
             env["PATH"] = str(bin_dir)
         shell = shell.split()[0]
-        proc = subprocess.Popen([shutil.which(shell) or shell, str(launcher)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([shutil.which(shell) or shell, str(launcher)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         try:
             api.wait_polling(1, timeout=15)
             result = api.wait_result(api.push(v2_event("GET", "/early")), timeout=10)
