@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 
 MAX_BUFFERED = 6291556  # the Runtime API's limit for a buffered response (docs/behaviour.md §7.3)
 MAX_WAIT_S = 86400.0
-RELATIVE_DEADLINE_S = 1e9  # 2001-09-09 as a Unix time: any real deadline is later
 MAX_ERROR_BODY = 1 << 20  # the app's body quoted in an HttpStatusError at most
 
 
@@ -99,10 +98,7 @@ def _status_error(resp: AppResponse, size: int | None) -> HttpStatusError:
 
 def _deadline(inv: Invocation, config: Config) -> float:
     """The invocation deadline on the monotonic clock, less the safety margin (docs/behaviour.md §9.32)."""
-    deadline_s = inv.deadline_ms / 1000.0
-    if deadline_s < RELATIVE_DEADLINE_S:  # a duration, not a date: `cargo lambda watch` sends 600000
-        deadline_s += time.time()
-    left_s = deadline_s - time.time() - config.deadline_margin_ms / 1000.0
+    left_s = inv.deadline_ms / 1000.0 - time.time() - config.deadline_margin_ms / 1000.0
     # A deadline days away is no deadline (RIE's Managed Instances mode sends one ~10^9 s ahead);
     # capped, so socket timeouts stay representable.
     return time.monotonic() + min(left_s, MAX_WAIT_S)

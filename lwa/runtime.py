@@ -139,6 +139,9 @@ class RuntimeClient:
         self.conn.close()
 
 
+RELATIVE_DEADLINE_MS = 10**12  # 2001-09-09 as a Unix time in ms: any real deadline is later
+
+
 def _invocation(headers: dict[str, str], body: bytes) -> Invocation | None:
     from .model import Invocation  # noqa: PLC0415 - see the module docstring
 
@@ -152,6 +155,8 @@ def _invocation(headers: dict[str, str], body: bytes) -> Invocation | None:
     except ValueError:
         log.warning("invalid Lambda-Runtime-Deadline-Ms %r; assuming 15 minutes", deadline_raw)
         deadline_ms = int(time.time() * 1000) + 900_000
+    if deadline_ms < RELATIVE_DEADLINE_MS:  # a duration, not a date: `cargo lambda watch` sends 600000
+        deadline_ms += int(time.time() * 1000)
     return Invocation(
         request_id=request_id,
         deadline_ms=deadline_ms,
