@@ -164,15 +164,9 @@ class Exchange:
     def read_all(self, limit: int) -> bytes:
         """The body, or its first `limit` bytes and a bit more when it is longer: memory stays
         bounded whatever the app sends; the caller sees `len(body) > limit` and reports it."""
-        parts = []
-        size = 0
-        for data in self.chunks():
-            parts.append(data)
-            size += len(data)
-            if size > limit:
-                self.close()
-                break
-        return b"".join(parts)
+        body = http1.join_upto(self.chunks(), limit)
+        self.close()  # a no-op after a complete body; else the rest is still on the wire
+        return body
 
     def close(self, reuse: bool = False) -> None:
         """Give the connection back: kept alive only when `reuse`, else closed."""

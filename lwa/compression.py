@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Iterable
 
+from .http1 import join_upto
 from .logs import log
 from .model import AppResponse, first_header
 
@@ -111,37 +112,29 @@ def _with_vary(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
 def read_compressed(req: AppRequest, status: int, headers: tuple[tuple[str, str], ...], chunks: Iterable[bytes],
                     limit: int) -> AppResponse:
     """Read an eligible answer's body and compress it as it arrives, so memory stays bounded
-    whatever the app sends: the raw body is kept only while it could still be returned as it
-    is, and reading stops once the output passes `limit` (the caller then sees a body longer
-    than `limit` and reports the response as too large)."""
+    whatever the app sends: of the raw body only its first bytes are kept (a body under MIN_SIZE
+    goes back as it is), and reading stops once the output passes `limit` (the caller then sees
+    a body longer than `limit` and reports the response as too large)."""
     coding = _coding(req)
-    packer = None if coding == "identity" else _Packer(coding)
-    raw: list[bytes] | None = []
-    raw_size = out_size = 0
+    if coding == "identity":
+        return AppResponse(status, tuple(_with_vary(headers)), join_upto(chunks, limit))
+    packer = _Packer(coding)
+    first = b""
+    size = out_size = 0
     out: list[bytes] = []
     for data in chunks:
-        raw_size += len(data)
-        if raw is not None:
-            raw.append(data)
-            if raw_size > limit and packer is not None:
-                raw = None  # too big to return uncompressed: only the compressed form is kept
-        if packer is None:
-            if raw_size > limit:
-                break
-            continue
+        if size < MIN_SIZE:
+            first += data[:MIN_SIZE]
+        size += len(data)
         piece = packer.add(data)
-        if piece:
-            out.append(piece)
-            out_size += len(piece)
-            if out_size > limit:
-                break  # can never fit; leaving `chunks` unfinished closes the app connection
+        out.append(piece)
+        out_size += len(piece)
+        if out_size > limit:
+            break  # can never fit; leaving `chunks` unfinished closes the app connection
     else:
-        if packer is not None and raw is not None and raw_size < MIN_SIZE:
-            return AppResponse(status, headers, b"".join(raw))
-        if packer is not None:
-            out.append(packer.end())
-    if packer is None:
-        return AppResponse(status, tuple(_with_vary(headers)), b"".join(raw or ()))
+        if size < MIN_SIZE:
+            return AppResponse(status, headers, first)
+        out.append(packer.end())
     body = b"".join(out)
     headers_out = [(n, v) for n, v in _with_vary(headers) if n not in ("content-length", "accept-ranges")]
     headers_out += [("content-encoding", coding), ("content-length", str(len(body)))]

@@ -10,7 +10,7 @@ Pure Python on plain sockets; nothing heavy to import.
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterator, NamedTuple
+from typing import Callable, Iterable, Iterator, NamedTuple
 
 MAX_HEAD = 256 * 1024  # one whole head (status line and fields); more is refused
 MAX_LINE = 64 * 1024  # one field line
@@ -285,6 +285,18 @@ def read_response(reader: Reader, method: str, interim: int = 0) -> tuple[Head, 
             return head, framing(head, method)
         interim += 1
     raise ProtocolError(f"more than {MAX_INTERIM} interim (1xx) responses")
+
+
+def join_upto(chunks: Iterable[bytes], limit: int) -> bytes:
+    """A body's pieces joined, stopping at the first one that takes the total past `limit`."""
+    parts = []
+    size = 0
+    for data in chunks:
+        parts.append(data)
+        size += len(data)
+        if size > limit:
+            break
+    return b"".join(parts)
 
 
 def chunk(data: bytes) -> bytes:
