@@ -2,6 +2,12 @@
 
     python bench/rt_client.py ADDRESS buffered N [BYTES]   N x (GET /next, POST a fixed response, padded to BYTES)
     python bench/rt_client.py ADDRESS stream N BYTES       N x (GET /next, stream BYTES in 64 KiB chunks)
+    python bench/rt_client.py ADDRESS adapter-raw N BYTES APP_PORT REQUEST_JSON
+    python bench/rt_client.py ADDRESS adapter-urllib3 N BYTES APP_PORT REQUEST_JSON
+        N x (GET /next, the request in REQUEST_JSON sent to the app and its whole answer read,
+        POST a fixed response): a null adapter, the same hops as lwa in the same order with
+        nothing in between. `raw` writes the request bytes lwa writes and reads the answer on a
+        raw socket; `urllib3` calls the app as `run.py`'s direct baseline does (keep-alive pool).
 
 Raw sockets, pre-built requests, no parsing beyond what framing needs: what this costs per
 invocation is the fake Runtime API's share (plus the kernel's), which `run.py` subtracts to
@@ -10,6 +16,7 @@ isolate lwa's own share.
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
 
@@ -36,6 +43,8 @@ class _Conn:
             name, _, value = line.partition(b":")
             if name.lower() == b"content-length":
                 length = int(value)
+            elif name.lower() == b"transfer-encoding":
+                raise ValueError("rt_client reads Content-Length bodies only")
         while len(self.buf) < length:
             self._fill()
         body, self.buf = self.buf[:length], self.buf[length:]
@@ -55,21 +64,56 @@ def _request_id(head: bytes) -> bytes:
     raise ValueError("no request id")
 
 
+def _app_caller(mode: str, port: int, spec_file: str):
+    """A function that makes the app call of one invocation, or None for the Runtime API alone."""
+    if not mode.startswith("adapter-"):
+        return None
+    with open(spec_file) as f:
+        spec = json.load(f)
+    if mode == "adapter-raw":
+        app = _Conn(f"127.0.0.1:{port}")
+        raw = spec["raw"].encode("latin-1")
+
+        def call_raw() -> None:
+            app.sock.sendall(raw)
+            app.read_response()
+
+        return call_raw
+    import urllib3  # noqa: PLC0415 - only this mode
+
+    pool = urllib3.HTTPConnectionPool("127.0.0.1", port, maxsize=1, retries=False)
+    headers = urllib3.HTTPHeaderDict()
+    for name, value in spec["headers"]:
+        headers.add(name, value)
+    body = spec["body"].encode("latin-1") or None
+    method, target = spec["method"], spec["target"]
+
+    def call_urllib3() -> None:
+        resp = pool.urlopen(method, target, body=body, headers=headers, decode_content=False)
+        if resp.status != 200 or not resp.data:
+            raise RuntimeError(f"the app answered {resp.status}")
+
+    return call_urllib3
+
+
 def main(argv: list[str]) -> int:
     address, mode, count = argv[0], argv[1], int(argv[2])
     conn = _Conn(address)
+    call_app = _app_caller(mode, int(argv[4]), argv[5]) if len(argv) > 5 else None
     host = address.encode()
     next_request = b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: %s\r\n\r\n" % host
     size = int(argv[3]) if len(argv) > 3 else 0
     payload = PAYLOAD
-    if mode == "buffered" and size > len(PAYLOAD) + 10:  # as big as lwa's envelope for the same event
+    if mode != "stream" and size > len(PAYLOAD) + 10:  # as big as lwa's envelope for the same event
         payload = PAYLOAD[:-1] + b',"pad":"' + b"x" * (size - len(PAYLOAD) - 9) + b'"}'
     chunk = b"%x\r\n" % CHUNK + b"x" * CHUNK + b"\r\n"
     for _ in range(count):
         conn.sock.sendall(next_request)
         head, _ = conn.read_response()
         path = b"/2018-06-01/runtime/invocation/%s/response" % _request_id(head)
-        if mode == "buffered":
+        if call_app is not None:
+            call_app()
+        if mode != "stream":
             conn.sock.sendall(
                 b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n%s" % (path, host, len(payload), payload)
             )

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -268,6 +269,19 @@ def app_request(event: dict):
     return sources.classify(event).to_request(event, inv, load_config({}))
 
 
+def app_request_spec(event: dict, port: int) -> dict:
+    """The request lwa sends the app for this event, for bench/rt_client.py's null adapters: its
+    parts (for urllib3) and the exact bytes lwa's own request writer puts on the wire."""
+    from lwa.app import App
+    from lwa.config import load_config
+
+    req = app_request(event)
+    raw = App(load_config({"AWS_LWA_PORT": str(port)}))._head(req) + req.body
+    headers = [*req.headers, ("content-length", str(len(req.body)))]
+    return {"method": req.method, "target": req.target, "headers": headers, "body": req.body.decode("latin-1"),
+            "raw": raw.decode("latin-1")}
+
+
 class Direct:
     """The app called directly: urllib3 keep-alive from one thread, the same request lwa sends."""
 
@@ -323,12 +337,14 @@ class Direct:
 
 
 def rt_only(event: bytes, n: int, *args: str) -> FakeRuntime:
-    """bench/rt_client.py against a fresh FakeRuntime: the Runtime API round trip without lwa."""
+    """bench/rt_client.py against a fresh FakeRuntime: the Runtime API round trip without lwa, or
+    a null adapter (`adapter-raw`/`adapter-urllib3` modes); the server keeps the timestamps."""
     runtime = FakeRuntime().start()
     ids = [f"rt-{i}" for i in range(n)]
     runtime.push_many([(i, event) for i in ids])
+    site = ("-S",) if args[0] in ("buffered", "stream") else ()  # urllib3 comes from site-packages
     try:
-        subprocess.run([sys.executable, "-E", "-S", str(BENCH / "rt_client.py"), runtime.address, *args],
+        subprocess.run([sys.executable, "-E", *site, str(BENCH / "rt_client.py"), runtime.address, *args],
                        check=True, timeout=300, stdin=subprocess.DEVNULL)
         runtime.wait_done(ids, 30)
     finally:
@@ -447,6 +463,7 @@ def bench_invoke(t: Table, stage: Stage, app_port: int, reps: int, n: int) -> No
         ("v2, 1 MiB binary response", v2_event("/bin"), max(20, n // 20)),
     ]
     measure_invoke(t, stage, app_port, reps, scenarios)
+    measure_spacing(t, "echo app, v2", app_port, reps, n)
 
 
 def bench_servers(t: Table, stage: Stage, reps: int, n: int) -> None:
@@ -458,20 +475,76 @@ def bench_servers(t: Table, stage: Stage, reps: int, n: int) -> None:
         proc, port = servers.start(name)
         try:
             measure_invoke(t, stage, port, reps, [(f"{name}, v2", v2_event("/ok"), n)])
+            measure_spacing(t, f"{name}, v2", port, reps, n)
         finally:
             proc.terminate()
             proc.wait(10)
 
 
+GAPS_S = (0.0, 0.0003, 0.001)
+
+
+def spaced_latency(port: int, raw: bytes, gap_s: float, n: int) -> float:
+    """Median latency of n keep-alive calls on a raw socket, each sent `gap_s` (spun, not slept)
+    after the previous answer: behind lwa the app's calls are that far apart (the Runtime API
+    round trip sits between them), while a direct client sends the next one at once."""
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        lat = []
+        for _ in range(n):
+            until = time.perf_counter() + gap_s
+            while time.perf_counter() < until:
+                pass
+            t0 = time.perf_counter()
+            sock.sendall(raw)
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                buf += sock.recv(65536)
+            head, _, rest = buf.partition(b"\r\n\r\n")
+            length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:"))
+            while len(rest) < length:
+                rest += sock.recv(65536)
+            lat.append(time.perf_counter() - t0)
+    return median(lat)
+
+
+def measure_spacing(t: Table, name: str, port: int, reps: int, n: int) -> None:
+    """The app's own latency for lwa's request, back to back and spaced as lwa's calls are: the
+    part of the sum-of-parts share that is the app waking up, not lwa working."""
+    raw = app_request_spec(v2_event("/ok"), port)["raw"].encode("latin-1")
+    spaced_latency(port, raw, 0.0, 100)
+    runs: dict[float, list[float]] = {gap: [] for gap in GAPS_S}
+    for _ in range(reps):
+        for gap in GAPS_S:
+            runs[gap].append(spaced_latency(port, raw, gap, max(200, n // 2)))
+    base = median(runs[0.0])
+    t.raw.setdefault("spacing", {})[name] = {str(gap): xs for gap, xs in runs.items()}
+    t.add(f"{name}: the app's latency, calls back to back (raw socket)", ms(base),
+          "; ".join(f"{gap * 1000:g} ms apart {ms(median(runs[gap]))} (+{ms(median(runs[gap]) - base)})"
+                    for gap in GAPS_S[1:]))
+
+
+def null_adapter(body: bytes, count: int, payload: str, spec_file: str, port: int, client: str) -> dict:
+    """The cycle of bench/rt_client.py's null adapter (`raw` or `urllib3` app client)."""
+    runtime = rt_only(body, count, f"adapter-{client}", str(count), payload, str(port), spec_file)
+    return timings(runtime, [f"rt-{i}" for i in range(count)])
+
+
 def measure_invoke(t: Table, stage: Stage, app_port: int, reps: int, scenarios: list) -> None:
+    """Each scenario, `reps` times, interleaved: lwa, the direct call, the Runtime API alone and
+    the two null adapters, so that every figure of one repetition shares the machine's state."""
     lwa = Lwa(stage, app_port)
     direct = Direct(app_port)
     results: dict = {}
+    spec_dir = Path(tempfile.mkdtemp(prefix="lwa-bench-req-"))
     try:
         lwa.run(json.dumps(v2_event("/ok")).encode(), 200)  # warm-up: urllib3 import, connections
         for _ in range(reps):
             for name, event, count in scenarios:
                 body = json.dumps(event).encode()
+                spec_file = spec_dir / "request.json"
+                spec_file.write_text(json.dumps(app_request_spec(event, app_port)))
                 lwa.run(body, 10)
                 cpu = cpu_s(lwa.proc.pid)
                 via = timings(lwa.runtime, lwa.run(body, count))
@@ -480,12 +553,14 @@ def measure_invoke(t: Table, stage: Stage, app_port: int, reps: int, scenarios: 
                 base = direct.buffered(event, count)
                 payload = str(int(via["size"]))
                 rt = rt_only(body, count, "buffered", str(count), payload)
-                floor = timings(rt, [f"rt-{i}" for i in range(count)])
-                r = results.setdefault(name, {"lwa": [], "direct": [], "rt": []})
+                r = results.setdefault(name, {"lwa": [], "direct": [], "rt": [], "null_urllib3": [], "null_raw": []})
                 r["lwa"].append(via)
                 r["direct"].append(base)
-                r["rt"].append(floor)
+                r["rt"].append(timings(rt, [f"rt-{i}" for i in range(count)]))
+                for client in ("urllib3", "raw"):
+                    r[f"null_{client}"].append(null_adapter(body, count, payload, str(spec_file), app_port, client))
     finally:
+        shutil.rmtree(spec_dir, ignore_errors=True)
         direct.close()
         lwa.close()
     t.raw.setdefault("invoke", {}).update(results)
@@ -495,7 +570,10 @@ def measure_invoke(t: Table, stage: Stage, app_port: int, reps: int, scenarios: 
         def m(side: str, key: str, r: dict = r) -> float:
             return median(x[key] for x in r[side])
 
-        share = median(a["cycle_median"] - b["cycle_median"] - c["cycle_median"]
+        def over(side: str, r: dict = r) -> float:
+            return median(a["cycle_median"] - b["cycle_median"] for a, b in zip(r["lwa"], r[side]))
+
+        parts = median(a["cycle_median"] - b["cycle_median"] - c["cycle_median"]
                        for a, b, c in zip(r["lwa"], r["direct"], r["rt"]))
         added = m("lwa", "latency_median") - m("direct", "latency_median")
         t.add(f"{name}: invocations/s ({count} per run)", f"{m('lwa', 'per_s'):.0f}/s",
@@ -503,13 +581,17 @@ def measure_invoke(t: Table, stage: Stage, app_port: int, reps: int, scenarios: 
         t.add(f"{name}: latency median / p99", f"{ms(m('lwa', 'latency_median'))} / {ms(m('lwa', 'latency_p99'))}",
               f"direct {ms(m('direct', 'latency_median'))} / {ms(m('direct', 'latency_p99'))}")
         t.add(f"{name}: cost per invocation (median cycle)", ms(m("lwa", "cycle_median")),
-              f"direct {ms(m('direct', 'cycle_median'))} + Runtime API alone {ms(m('rt', 'cycle_median'))}")
+              f"null adapter {ms(m('null_urllib3', 'cycle_median'))}; raw-socket one "
+              f"{ms(m('null_raw', 'cycle_median'))}; direct {ms(m('direct', 'cycle_median'))} + "
+              f"Runtime API alone {ms(m('rt', 'cycle_median'))}")
         t.add(f"{name}: CPU time per invocation (user + sys)", ms(m("lwa", "cpu")),
               f"direct client {ms(m('direct', 'cpu'))}; lwa − direct {ms(m('lwa', 'cpu') - m('direct', 'cpu'))}")
         small = "1 MiB" not in name
-        t.add(f"{name}: lwa's own share (cycle − direct − Runtime API)", ms(share),
-              f"latency added over direct: {ms(added)}",
-              verdict(share < TARGET_OVERHEAD_MS / 1000, f"< {TARGET_OVERHEAD_MS} ms") if small else "(no target)")
+        t.add(f"{name}: lwa's own share (cycle − null adapter's)", ms(over("null_urllib3")),
+              f"sum of parts (cycle − direct − Runtime API) {ms(parts)}; latency added over direct {ms(added)}; "
+              f"over the raw-socket null adapter {ms(over('null_raw'))}",
+              verdict(over("null_urllib3") < TARGET_OVERHEAD_MS / 1000, f"< {TARGET_OVERHEAD_MS} ms")
+              if small else "(no target)")
 
 
 # ---- 3. concurrency ------------------------------------------------------------------------------

@@ -164,6 +164,11 @@ class Exchange:
     def read_all(self, limit: int) -> bytes:
         """The body, or its first `limit` bytes and a bit more when it is longer: memory stays
         bounded whatever the app sends; the caller sees `len(body) > limit` and reports it."""
+        attempt, frame = self.attempt, self.frame
+        if attempt is not None and frame.kind == "length" and attempt.reader.pending >= frame.length <= limit:
+            body = attempt.reader.take(frame.length)  # the whole body came with the head: no generators
+            self.close(reuse=self.reusable and attempt.reader.pending == 0)
+            return body
         body = http1.join_upto(self.chunks(), limit)
         self.close()  # a no-op after a complete body; else the rest is still on the wire
         return body
@@ -218,6 +223,16 @@ class App:
             conn.sock.settimeout(remaining)
 
     def _head(self, req: AppRequest) -> bytes:
+        has_host = any(name == "host" for name, _ in req.headers)
+        text = "\r\n".join([f"{req.method} {req.target} HTTP/1.1", *(f"{n}: {v}" for n, v in req.headers)])
+        try:  # one encode for the whole head; a lone surrogate somewhere takes the piece-by-piece way
+            head = text.encode("utf-8")
+        except UnicodeEncodeError:
+            return self._head_by_piece(req)
+        host = b"" if has_host else b"\r\nhost: " + self.host_header
+        return b"%s%s\r\ncontent-length: %d\r\n\r\n" % (head, host, len(req.body))
+
+    def _head_by_piece(self, req: AppRequest) -> bytes:
         lines = [b"%s %s HTTP/1.1" % (req.method.encode("ascii"), req.target.encode("utf-8", "surrogatepass"))]
         has_host = False
         for name, value in req.headers:

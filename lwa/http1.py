@@ -23,6 +23,9 @@ _STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([1-9][0-9][0-9])(?: ([\t\x20-\x7e\x
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(;[\t\x20-\x7e\x80-\xff]*)?")
 _DIGITS = re.compile(r"[0-9]{1,18}")
 _BAD_VALUE = re.compile(rb"[\x00\r\n]")
+# A whole field section in one match: token ":" value CRLF, values without NUL, CR or LF.
+_FIELDS = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00\r\n]*\r\n)*")
+_FIELD_PAIRS = re.compile(r"([^:\r\n]+):[ \t]*([^\r\n]*?)[ \t]*\r\n")
 
 
 class ProtocolError(Exception):
@@ -85,7 +88,23 @@ def _field(line: bytes) -> tuple[str, str]:
 
 
 def parse_head(data: bytes) -> Head:
-    """Parse a complete response head (`data` ends with the empty line's CRLF CRLF)."""
+    """Parse a complete response head (`data` ends with the empty line's CRLF CRLF).
+
+    The common head (ASCII, every line well formed, under MAX_LINE) is checked by one regex over
+    all of its fields and split by another; anything else takes the line-by-line path, which
+    names what is wrong. Both accept exactly the same heads."""
+    status_end = data.find(b"\r\n")
+    block = data[status_end + 2 : -2]
+    if len(data) <= MAX_LINE and block.isascii() and _FIELDS.fullmatch(block):
+        match = _STATUS_LINE.fullmatch(data[:status_end])
+        if match is not None and (match.group(3) or b"").isascii():
+            fields = tuple([(n.lower(), v) for n, v in _FIELD_PAIRS.findall(block.decode("ascii"))])
+            reason = (match.group(3) or b"").decode("ascii").strip()
+            return Head(int(match.group(1)), int(match.group(2)), reason, fields)
+    return _parse_head_by_line(data)
+
+
+def _parse_head_by_line(data: bytes) -> Head:
     lines = data[:-4].split(b"\r\n")
     for line in lines:
         if b"\r" in line or b"\n" in line:
@@ -164,7 +183,8 @@ class Reader:
         self.buf += data
         return len(data)
 
-    def _take(self, size: int) -> bytes:
+    def take(self, size: int) -> bytes:
+        """The next `size` buffered bytes (fewer when fewer are buffered)."""
         data = bytes(self.buf[self.pos : self.pos + size])
         self.pos += len(data)
         return data
@@ -176,7 +196,7 @@ class Reader:
         while True:
             end = self.buf.find(b"\r\n\r\n", max(self.pos + checked - 3, self.pos))
             if end >= 0:
-                return self._take(end + 4 - self.pos)
+                return self.take(end + 4 - self.pos)
             lf = self.buf.find(b"\n", self.pos + checked)
             while lf >= 0:
                 if lf == self.pos or self.buf[lf - 1] != 0x0D:
@@ -197,7 +217,7 @@ class Reader:
             if end >= 0:
                 if end - self.pos > limit:
                     break
-                line = self._take(end - self.pos)
+                line = self.take(end - self.pos)
                 self.pos += 2
                 return line
             if self.pending > limit + 2:
@@ -215,7 +235,7 @@ class Reader:
             if not data:
                 self.eof = True
             return data
-        return self._take(min(most, self.pending))
+        return self.take(min(most, self.pending))
 
     def body(self, frame: Framing) -> Iterator[bytes]:
         """The body's pieces as they arrive; raises Truncated / ProtocolError on a broken one."""

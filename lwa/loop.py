@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Callable
 
 from . import logs, sources
 from .errors import HttpStatusError, InvalidEventError, InvocationError, ResponseTooLargeError, RuntimeApiError
+from .jsontext import compact
 from .logs import log
 from .model import AppResponse
 from .signals import StopFlag
@@ -92,7 +93,7 @@ def _status_error(resp: AppResponse, size: int | None) -> HttpStatusError:
         text = base64.b64encode(data).decode("ascii")
     if len(resp.body) > MAX_ERROR_BODY:
         text += f"... ({size} bytes, cut)" if size else f"... (over {MAX_ERROR_BODY} bytes, cut)"
-    message = json.dumps({"statusCode": resp.status, "body": text}, separators=(",", ":"), ensure_ascii=False)
+    message = compact({"statusCode": resp.status, "body": text})
     return HttpStatusError(message, resp.status, size or len(resp.body))
 
 

@@ -39,10 +39,9 @@ POST_ATTEMPTS = 3
 
 
 def error_body(error_type: str, message: str) -> bytes:
-    import json  # noqa: PLC0415 - loaded long before any error is posted; see the module docstring
+    from .jsontext import compact  # noqa: PLC0415 - loaded long before any error is posted; see the module docstring
 
-    body = {"errorType": error_type, "errorMessage": message}
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return compact({"errorType": error_type, "errorMessage": message}).encode("utf-8")
 
 
 class RuntimeClient:
@@ -139,6 +138,7 @@ class RuntimeClient:
         self.conn.close()
 
 
+_UNSAFE_IN_ID = frozenset("/?# \r\n")  # the id goes into a request path
 RELATIVE_DEADLINE_MS = 10**12  # 2001-09-09 as a Unix time in ms: any real deadline is later
 
 
@@ -146,7 +146,7 @@ def _invocation(headers: dict[str, str], body: bytes) -> Invocation | None:
     from .model import Invocation  # noqa: PLC0415 - see the module docstring
 
     request_id = headers.get(H_REQUEST_ID, "")
-    if not request_id or any(c in request_id for c in "/?# \r\n"):
+    if not request_id or not _UNSAFE_IN_ID.isdisjoint(request_id):
         log.error("/next answered without a usable Lambda-Runtime-Aws-Request-Id; skipping that event")
         return None
     deadline_raw = headers.get(H_DEADLINE, "")

@@ -8,6 +8,7 @@ import json
 from typing import TYPE_CHECKING, Iterable
 
 from .errors import InvocationError
+from .jsontext import compact
 from .logs import log
 from .runtime import ERROR_BODY_TRAILER, ERROR_TYPE_HEADER
 from .sources.headers import grouped, response_headers
@@ -28,7 +29,7 @@ def prelude(status: int, headers: Iterable[tuple[str, str]]) -> bytes:
     out = {name: ", ".join(values) for name, values in by_name.items()}
     out.setdefault("content-type", "application/octet-stream")
     head = {"statusCode": status, "headers": out, "cookies": cookies}
-    return json.dumps(head, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
+    return compact(head).encode("utf-8", "surrogatepass")
 
 
 def error_trailers(error: InvocationError) -> list[tuple[str, str]]:

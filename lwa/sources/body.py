@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 
 from ..errors import InvalidEventError
+from ..jsontext import compact
 
 _TEXT_PREFIXES = ("text", "application/json", "application/javascript", "application/xml", "application/yaml")
 _TEXT_SUFFIXES = ("+xml", "+yaml", "+json")
@@ -65,11 +65,11 @@ def dump(envelope: dict) -> bytes:
     would scan it char by char, most of the cost of a large binary response (bench/run.py)."""
     text = envelope.get("body")
     if envelope.get("isBase64Encoded") is not True or not isinstance(text, str) or len(text) < _SPLICE_MIN:
-        return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
+        return compact(envelope).encode("utf-8", "surrogatepass")
     keys = list(envelope)
     at = keys.index("body")
-    before = json.dumps({k: envelope[k] for k in keys[:at]}, separators=(",", ":"), ensure_ascii=False)[:-1]
-    after = json.dumps({k: envelope[k] for k in keys[at + 1:]}, separators=(",", ":"), ensure_ascii=False)[1:]
+    before = compact({k: envelope[k] for k in keys[:at]})[:-1]
+    after = compact({k: envelope[k] for k in keys[at + 1:]})[1:]
     head = before + ("," if at else "") + '"body":"'
     tail = '"' + ("," if after != "}" else "") + after
     # join, not +: each + of megabytes allocates (and page-faults) one more buffer of that size

@@ -9,6 +9,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Iterable
 
 from ..errors import InvalidEventError
+from ..jsontext import compact
 from ..logs import log
 from .body import FORCE_TEXT
 
@@ -125,7 +126,7 @@ def clean(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
 
 def _compact(value: Any) -> str:
     # Compact, non-ASCII unescaped (upstream shape); DEL escaped so the value stays a legal header.
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).replace("\x7f", "\\u007f")
+    return compact(value).replace("\x7f", "\\u007f")
 
 
 def _json_object(raw: str | None, header: str) -> dict | None:

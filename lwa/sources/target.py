@@ -67,7 +67,7 @@ def form_encode(pairs: Iterable[tuple[str, str]]) -> str:
 
 
 def _quote(text: str) -> str:
-    if all(c in _FORM_SAFE for c in text):
+    if _FORM_SAFE.issuperset(text):
         return text
     return "".join(c if c in _FORM_SAFE else _pct(c) for c in text)
 

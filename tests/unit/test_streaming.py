@@ -114,7 +114,7 @@ class _Peer:
 def pair():
     ours, theirs = socket.socketpair()
     conn = Connection("127.0.0.1:9")
-    conn.sock, conn.rfile = ours, ours.makefile("rb")
+    conn.sock = ours
     try:
         yield ChunkedWriter(conn, "POST"), theirs
     finally:
