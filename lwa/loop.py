@@ -53,8 +53,9 @@ class Slots:
         self.wait_ready = wait_ready  # async init: finish the readiness wait at the first invocation
         self.stop = stop or StopFlag()
         self.in_flight = 0
+        self.draining = False
         self.stream_hinted = False
-        self.lock = threading.Condition()
+        self.lock = threading.Condition(threading.Lock())
 
     def enter(self) -> None:
         with self.lock:
@@ -63,11 +64,13 @@ class Slots:
     def leave(self) -> None:
         with self.lock:
             self.in_flight -= 1
-            self.lock.notify_all()
+            if self.draining:  # only shutdown waits: no notify (Python code) per invocation
+                self.lock.notify_all()
 
     def drain(self, until: float) -> bool:
         """Wait for in-flight invocations until the monotonic `until`; True when none is left."""
         with self.lock:
+            self.draining = True
             while self.in_flight:
                 remaining = until - time.monotonic()
                 if remaining <= 0:
