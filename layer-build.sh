@@ -13,13 +13,14 @@
 #
 # Layout (the zip's root is Lambda's /opt):
 #   bootstrap                       exec wrapper (AWS_LAMBDA_EXEC_WRAPPER=/opt/bootstrap)
-#   extensions/lambda-adapter       launcher (extension/layer-launcher.sh): runs `python -m lwa`
-#                                   as an external extension
+#   extensions/lambda-adapter       launcher (extension/layer-launcher.sh): registers, then runs
+#                                   lwa as an external extension
+#   lwa-adapter/register-early.sh   the launchers' registration before Python starts
 #   lwa-adapter/BUILD-INFO          versions and Pythons this build serves
 #   lwa-adapter/python/             private sys.path of the adapter: lwa, urllib3, brotli
 #                                   (one _brotli.cpython-3XX-*.so per Lambda Python 3.10-3.14)
 #
-# Inputs: the checkout's lwa/, bootstrap.sh, extension/layer-launcher.sh and the pins in
+# Inputs: the checkout's lwa/, bootstrap.sh, extension/ (launchers) and the pins in
 # layer-requirements.txt (wheels are verified against its hashes). This script parses the
 # options, fetches the wheels and compiles the .pyc files; packaging/layer.py lays out, zips and
 # unpacks the files (with packaging/layout.py, which the self-contained build shares). Downloads are cached in

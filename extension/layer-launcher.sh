@@ -17,11 +17,15 @@
 # is read-only; the layer ships .pyc files.
 
 me="lwa lambda-adapter"
+case $0 in
+  */*) here=${0%/*} ;;
+  *) here=. ;;
+esac
+home=$here/../lwa-adapter
 
-# Under another /bin/sh (Debian's dash), run on as bash when there is one: see register_early.
-if [ -z "${BASH_VERSION:-}" ] && command -v bash >/dev/null 2>&1; then
-  exec bash "$0" "$@"
-fi
+# Re-runs this launcher as bash under another /bin/sh, and defines register_early.
+register_early() { return 1; }
+[ ! -f "$home/register-early.sh" ] || . "$home/register-early.sh"
 
 fail() {
   printf '%s: ERROR: %s\n' "$me" "$*" >&2
@@ -46,38 +50,6 @@ usable() {
   "$1" -E -S -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null
 }
 
-# Register with the Extensions API here, before Python starts, when this shell is bash (its
-# /dev/tcp; /bin/sh is bash on Amazon Linux): Lambda starts the app only once every extension has
-# registered, so the app's boot then overlaps Python's start-up instead of waiting for it. lwa
-# takes the identifier from LWA_EXTENSION_ID; anything unexpected leaves the registration to lwa.
-register_early() {
-  [ -n "${BASH_VERSION:-}" ] && [ -n "${AWS_LAMBDA_RUNTIME_API:-}" ] && [ -z "${LWA_EXTENSION_ID:-}" ] || return 1
-  api=${AWS_LAMBDA_RUNTIME_API#http://}
-  api=${api%%/*}
-  host=${api%:*} port=${api##*:}
-  [ "$host" != "$api" ] || return 1
-  host=${host#[} host=${host%]}
-  body='{"events":["SHUTDOWN"]}'
-  id=
-  {
-    printf 'POST /2020-01-01/extension/register HTTP/1.1\r\nHost: %s\r\nLambda-Extension-Name: lambda-adapter\r\nContent-Type: application/json\r\nContent-Length: %s\r\nConnection: close\r\n\r\n%s' \
-      "$api" "${#body}" "$body" >&3 || return 1
-    IFS= read -r -t 5 line <&3 || return 1
-    case $line in "HTTP/1.1 200"*) ;; *) return 1 ;; esac
-    while IFS= read -r -t 5 line <&3; do
-      line=${line%$'\r'}
-      [ -n "$line" ] || break
-      case $line in [Ll]ambda-[Ee]xtension-[Ii]dentifier:*) id=${line#*:} id=${id# } ;; esac
-    done
-  } 3<>"/dev/tcp/$host/$port" 2>/dev/null
-  [ -n "$id" ] && LWA_EXTENSION_ID=$id
-}
-
-case $0 in
-  */*) here=${0%/*} ;;
-  *) here=. ;;
-esac
-home=$here/../lwa-adapter
 [ -d "$home/python/lwa" ] || fail "the lwa package is missing: expected $home/python/lwa" \
   "next to this launcher (install the whole layer, or COPY both /opt/extensions/lambda-adapter" \
   "and /opt/lwa-adapter into the image)."

@@ -8,8 +8,13 @@ import sys
 if __name__ == "__main__" and not __package__:
     # Run as a file (`python -E -S -B lwa/__main__.py`, as the layer's launcher runs it): `-m`
     # would import runpy and importlib.util first, ~10 ms before registration on every cold start
-    # (bench/coldstart.py). The package's parent goes first on sys.path, as `-m` from there would.
-    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # (bench/coldstart.py). The package's parent goes first on sys.path, as `-m` from there would;
+    # under -I (the self-contained launcher) sys.path has no script directory to replace.
+    parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if getattr(sys.flags, "safe_path", False):
+        sys.path.insert(0, parent)
+    else:
+        sys.path[0] = parent
     from lwa.__main__ import main as _main
 
     sys.exit(_main())

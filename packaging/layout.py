@@ -8,7 +8,8 @@ The layout both builds produce (the zip's root is Lambda's /opt; a tree is COPYe
     bootstrap                    exec wrapper for zip functions (bootstrap.sh)
     extensions/lambda-adapter    the build's launcher (extension/<build>-launcher.sh)
     lwa-adapter/                 the adapter: its own import path, and for the self-contained
-                                 build its interpreter in bin/ and lib/
+                                 build its interpreter in bin/ and lib/; register-early.sh, the
+                                 launchers' shared early registration (extension/register-early.sh)
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import wheelhash  # noqa: E402
 BOOTSTRAP = "bootstrap"
 LAUNCHER = "extensions/lambda-adapter"  # Lambda starts every executable in /opt/extensions
 ADAPTER = "lwa-adapter"
+REGISTER_EARLY = f"{ADAPTER}/register-early.sh"  # sourced by the launcher, not run
 OURS = (BOOTSTRAP, LAUNCHER, ADAPTER)
 """What a build owns inside /opt: writing a tree replaces these and leaves the rest alone."""
 MIN_EPOCH = 315532800  # 1980-01-01, the earliest time a zip entry can hold
@@ -75,9 +77,11 @@ def put(dest: Path, data: bytes) -> None:
 
 
 def stage_scripts(stage: Path, bootstrap: Path, launcher: Path) -> None:
-    """The exec wrapper and the build's launcher, at the names Lambda looks for."""
+    """The exec wrapper and the build's launcher, at the names Lambda looks for, and the shell
+    fragment every launcher sources (register-early.sh, from the launcher's directory)."""
     put(stage / BOOTSTRAP, bootstrap.read_bytes())
     put(stage / LAUNCHER, launcher.read_bytes())
+    put(stage / REGISTER_EARLY, (launcher.parent / "register-early.sh").read_bytes())
 
 
 def mode_of(rel: str) -> int:

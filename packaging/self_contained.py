@@ -9,8 +9,9 @@ not -I or -E, which would ignore PYTHONHASHSEED):
 
 Layout (the zip's root is Lambda's /opt; the tree is COPYed to /opt):
     bootstrap                          exec wrapper, as in the plain layer
-    extensions/lambda-adapter          extension/self-contained-launcher.sh: runs
-                                       ../lwa-adapter/bin/python3 -I -S -B -m lwa
+    extensions/lambda-adapter          extension/self-contained-launcher.sh: registers (with
+                                       bash), runs ../lwa-adapter/bin/python3 -I -S -B lwa/__main__.py
+    lwa-adapter/register-early.sh      extension/register-early.sh, as in the plain layer
     lwa-adapter/BUILD-INFO             versions, glibc floor, module count
     lwa-adapter/bin/python3            the interpreter (RUNPATH $ORIGIN/../lib)
     lwa-adapter/lib/                   libpythonX.Y.so (if shared) and bundled non-glibc libraries

@@ -1,9 +1,10 @@
-"""The plain layer's launcher (extension/layer-launcher.sh) registers the extension itself before
-Python starts when it runs as bash (as /bin/sh is on Amazon Linux; under another /bin/sh it
-re-runs itself with bash when there is one), so that Lambda starts the app without waiting for
-Python; with no bash at all lwa registers, as before. Both are run here against the fake Runtime
-API (tests/support/runtime_api.py) with the launcher in a layer-shaped tree and lwa as the real
-process it execs.
+"""Both launchers (extension/layer-launcher.sh, extension/self-contained-launcher.sh, sharing
+extension/register-early.sh) register the extension themselves before Python starts when they
+run as bash (as /bin/sh is on Amazon Linux; under another /bin/sh they re-run themselves with bash
+when there is one), so that Lambda starts the app without waiting for Python; with no bash at
+all lwa registers, as before. They are run here against the fake Runtime API
+(tests/support/runtime_api.py): the plain one in a layer-shaped tree, the self-contained one in
+its real build, each with lwa as the real process it execs.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.apps import AppServer, echo
+from tests.support.builds import selfcontained_artifact
 from tests.support.events import v2_event
 from tests.support.process import base_env, stop_process
 from tests.support.runtime_api import RuntimeApiServer
@@ -33,21 +35,29 @@ def _layer_tree(root: Path) -> Path:
     launcher.chmod(0o755)
     python = root / "lwa-adapter" / "python"
     python.mkdir(parents=True)
+    shutil.copy(REPO / "extension" / "register-early.sh", root / "lwa-adapter" / "register-early.sh")
     (python / "lwa").symlink_to(REPO / "lwa")
     (python / "urllib3").symlink_to(Path(urllib3.__file__).parent)
     return launcher
 
 
+def _selfcontained_tree(root: Path) -> Path:
+    """The self-contained build's tree, copied (its launcher finds lwa-adapter/ beside it)."""
+    shutil.copytree(selfcontained_artifact().tree, root / "opt", symlinks=True)
+    return root / "opt" / "extensions" / "lambda-adapter"
+
+
+@pytest.mark.parametrize("build", ["layer", "self-contained"])
 @pytest.mark.parametrize("shell", ["bash", "dash", "dash without bash"])
-def test_the_launcher_registers_before_python_when_bash_runs_it(tmp_path: Path, shell: str) -> None:
+def test_the_launcher_registers_before_python_when_bash_runs_it(tmp_path: Path, shell: str, build: str) -> None:
     if shutil.which("dash") is None or shutil.which("bash") is None:
         pytest.skip("needs both bash and dash")
-    launcher = _layer_tree(tmp_path)
+    launcher = _layer_tree(tmp_path) if build == "layer" else _selfcontained_tree(tmp_path)
     with RuntimeApiServer() as api, AppServer(echo) as app:
         env = base_env(api.address, app.port, AWS_LWA_READINESS_CHECK_PATH="/healthz")
         env.pop("PYTHONPATH", None)  # the launcher's -E -S: lwa and urllib3 come from the tree
         no_bash = shell == "dash without bash"
-        if no_bash:  # a PATH with python3 and nothing else
+        if no_bash:  # a PATH with python3 and nothing else (the self-contained build needs none)
             bin_dir = tmp_path / "bin"
             bin_dir.mkdir()
             (bin_dir / "python3").symlink_to(sys.executable)

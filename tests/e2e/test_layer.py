@@ -191,6 +191,7 @@ def test_zip_layout_and_metadata(builds: tuple[Path, Path, str], arch: str) -> N
         assert z.read("bootstrap") == (REPO / "bootstrap.sh").read_bytes()
         launcher = (REPO / "extension" / "layer-launcher.sh").read_bytes()
         assert z.read("extensions/lambda-adapter") == launcher
+        assert z.read("lwa-adapter/register-early.sh") == (REPO / "extension" / "register-early.sh").read_bytes()
         # one brotli extension module per Lambda Python, for this architecture
         machine = ARCHES[arch]
         brotli_so = sorted(n for n in names if "/_brotli." in n)

@@ -17,7 +17,6 @@ import gzip
 import hashlib
 import json
 import os
-import platform
 import random
 import re
 import shutil
@@ -25,23 +24,20 @@ import signal
 import socket
 import stat
 import subprocess
-import sys
 import time
 import urllib.request
 import zipfile
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import pytest
 
-from tests.support.builds import layer_build
+from tests.support.builds import HOST_ARCH, Artifact, selfcontained_artifact
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = REPO / "tests" / "events"
-HOST_ARCH = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
 OTHER_ARCH = "x86_64" if HOST_ARCH == "arm64" else "arm64"
 GLIBC_FLOOR = (2, 34)  # Amazon Linux 2023
-INPUTS = ("lwa", "packaging", "extension", "layer-requirements.txt", "bootstrap.sh", "layer-build.sh")
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 # One real event per HTTP source, GETs so that busybox httpd answers them from files.
 CASES = {
@@ -51,24 +47,6 @@ CASES = {
 }
 
 
-class Artifact(NamedTuple):
-    tree: Path
-    zip: Path
-
-
-def _inputs_key() -> str:
-    h = hashlib.sha256()
-    h.update(f"{sys.version}\0{Path(sys.executable).resolve()}\0{HOST_ARCH}\0".encode())
-    for name in INPUTS:
-        base = REPO / name
-        files = [base] if base.is_file() else sorted(p for p in base.rglob("*") if p.is_file())
-        for p in files:
-            if "__pycache__" in p.parts or p.suffix == ".pyc":
-                continue
-            h.update(str(p.relative_to(REPO)).encode() + b"\0" + p.read_bytes() + b"\0")
-    return h.hexdigest()[:16]
-
-
 def build(out: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(REPO / "layer-build.sh"), "--self-contained", "--out", str(out), *args],
                           capture_output=True, text=True, timeout=900)
@@ -76,25 +54,7 @@ def build(out: Path, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="session")
 def artifact() -> Artifact:
-    """The build for this checkout: reused from the cache when the inputs are unchanged."""
-    cache = Path(os.environ.get("LWA_BUILD_CACHE") or Path.home() / ".cache" / "lwa-build") / "selfcontained-test"
-    done = cache / _inputs_key()
-    name = f"lambda-adapter-selfcontained-{HOST_ARCH}"
-    if not (done / f"{name}.zip").is_file():
-        tmp = cache / f"tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        started = time.monotonic()
-        r = layer_build("--self-contained", "--out", str(tmp))
-        print(f"\nself-contained build: {time.monotonic() - started:.1f} s\n{r.stdout}")
-        shutil.rmtree(done, ignore_errors=True)  # an incomplete earlier attempt
-        try:
-            tmp.rename(done)
-        except OSError:  # another session finished the same build first
-            shutil.rmtree(tmp, ignore_errors=True)
-        for old in cache.iterdir():  # builds of other inputs: only the latest is kept
-            if old.name != done.name and not old.name.startswith("tmp-"):
-                shutil.rmtree(old, ignore_errors=True)
-    return Artifact(done / name, done / f"{name}.zip")
+    return selfcontained_artifact()
 
 
 def is_elf(p: Path) -> bool:
