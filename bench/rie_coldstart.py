@@ -10,7 +10,9 @@ RIE's own `INIT REPORT` duration. Variants, interleaved round by round:
 
   lwa + Flask (gunicorn)       the layer tree (layer-build.sh --dir) on /opt, examples/flask/run.sh
   lwa + FastAPI (uvicorn)      the same with examples/fastapi/run.sh
-  lwa + Express                the same with examples/express/run.sh
+  lwa + Express                the self-contained tree (layer-build.sh --self-contained --dir) on
+                               /opt, examples/express/run.sh: how the Express example deploys
+  lwa + Express (plain layer)  the plain layer tree instead (an image that has python3)
   ... and server-flag variants of the Python examples (workers, preload, uvicorn's pure-Python stack)
   Flask/FastAPI/Express alone  the app's own boot: process start until a direct `GET /` answers
   awslambdaric + apig-wsgi + Flask,  awslambdaric + Mangum + FastAPI:  the in-process alternatives
@@ -60,20 +62,21 @@ EVENT = {
 TARGET_SHARE_MS = 10.0
 
 PY_APP_ENV = 'cd {dir} && export PYTHONPATH="{dir}${{PYTHONPATH:+:$PYTHONPATH}}" && exec '
-# name → (example, shell command run from the example's directory, or None: its run.sh)
+# name → (example, shell command run from the example's directory or None: its run.sh, build on /opt)
 LWA_VARIANTS = {
-    "lwa + Flask (gunicorn, 1 sync worker: the example)": ("flask", None),
+    "lwa + Flask (gunicorn, 1 sync worker: the example)": ("flask", None, "layer"),
     "lwa + Flask (gunicorn, 1 worker, --preload)": (
         "flask", "python3 -m gunicorn --bind 127.0.0.1:$PORT --workers 1 --timeout 0 --no-control-socket "
-                 "--preload app:app"),
+                 "--preload app:app", "layer"),
     "lwa + Flask (gunicorn, 2 gthread workers)": (
         "flask", "python3 -m gunicorn --bind 127.0.0.1:$PORT --workers 2 -k gthread --timeout 0 "
-                 "--no-control-socket app:app"),
-    "lwa + FastAPI (uvicorn: the example)": ("fastapi", None),
+                 "--no-control-socket app:app", "layer"),
+    "lwa + FastAPI (uvicorn: the example)": ("fastapi", None, "layer"),
     "lwa + FastAPI (uvicorn --http h11 --loop asyncio --no-access-log)": (
         "fastapi", "python3 -m uvicorn --host 127.0.0.1 --port $PORT --http h11 --loop asyncio --no-access-log "
-                   "app:app"),
-    "lwa + Express": ("express", None),
+                   "app:app", "layer"),
+    "lwa + Express": ("express", None, "self-contained"),
+    "lwa + Express (plain layer)": ("express", None, "layer"),
 }
 ALONE = {"Flask alone (gunicorn)": "flask", "FastAPI alone (uvicorn)": "fastapi", "Express alone": "express"}
 HANDLERS = {
@@ -115,12 +118,14 @@ def inprocess_deps() -> Path:
     return INPROCESS
 
 
-def layer_tree(work: Path) -> Path:
-    tree = work / "layer"
+def layer_trees(work: Path) -> dict[str, Path]:
+    """The plain layer (for this Python only) and the self-contained build, as unpacked trees."""
     py = f"{sys.version_info[0]}.{sys.version_info[1]}"
-    subprocess.run(["bash", str(REPO / "layer-build.sh"), "--dir", str(tree), "--python", py], check=True,
-                   capture_output=True, timeout=600)
-    return tree
+    builds = {"layer": ("--python", py), "self-contained": ("--self-contained",)}
+    for name, flags in builds.items():
+        subprocess.run(["bash", str(REPO / "layer-build.sh"), "--dir", str(work / name), *flags], check=True,
+                       capture_output=True, timeout=900)
+    return {name: work / name for name in builds}
 
 
 def script(work: Path, name: str, text: str) -> Path:
@@ -139,7 +144,7 @@ def under_rie(cmd: list[str], env: dict[str, str], opt: Path | None, work: Path)
 
 
 def under_lwa(cmd: list[str], path: str, tree: Path, work: Path) -> tuple[float, float | None]:
-    """One cold start of the layer tree on /opt with `cmd` as the runtime (the app), on a fresh port."""
+    """One cold start of a build's tree on /opt with `cmd` as the runtime (the app), on a fresh port."""
     return under_rie(cmd, R.clean_env(PORT=str(free_port()), PATH=path), tree, work)
 
 
@@ -176,17 +181,17 @@ def main() -> int:
             return 1
     work = Path(tempfile.mkdtemp(prefix="lwa-rie-bench-"))
     work.chmod(0o755)
-    tree = layer_tree(work)
+    trees = layer_trees(work)
     deps = inprocess_deps()
     path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"  # the examples' python3: this one
     runs: dict[str, list] = {}
     tasks: list[tuple[str, Callable[[], tuple[float, float | None]]]] = []
-    for name, (example, command) in LWA_VARIANTS.items():
+    for name, (example, command, build) in LWA_VARIANTS.items():
         cmd = [str(EXAMPLES / example / "run.sh")]
         if command:
             cmd = [str(script(work, f"{example}-{len(tasks)}.sh",
                               PY_APP_ENV.format(dir=shlex.quote(str(EXAMPLES / example))) + command))]
-        tasks.append((name, partial(under_lwa, cmd, path, tree, work)))
+        tasks.append((name, partial(under_lwa, cmd, path, trees[build], work)))
     for name, example in ALONE.items():
         tasks.append((name, partial(alone, example, work)))
     for n, (name, (example, code)) in enumerate(HANDLERS.items()):
@@ -229,7 +234,8 @@ def main() -> int:
         print(f"  RIE's own cost (RIE floor − bare interpreter): {floor:.0f} ms")
     for lwa_name, alone_name in (("lwa + Flask (gunicorn, 1 sync worker: the example)", "Flask alone (gunicorn)"),
                                  ("lwa + FastAPI (uvicorn: the example)", "FastAPI alone (uvicorn)"),
-                                 ("lwa + Express", "Express alone")):
+                                 ("lwa + Express", "Express alone"),
+                                 ("lwa + Express (plain layer)", "Express alone")):
         if lwa_name in med and alone_name in med and floor is not None:
             share = med[lwa_name] - med[alone_name] - floor
             print(f"  lwa's share over {alone_name} and RIE's own cost: {share:.0f} ms   "
