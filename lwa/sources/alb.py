@@ -67,7 +67,7 @@ def _case_variants(name: str, count: int) -> list[str]:
 def to_response(resp: AppResponse, event: dict[str, Any], config: Config) -> bytes:
     """The shape of the request: `multiValueHeaders` only in multi-value mode, else `headers` (docs/behaviour.md,
     decision "response envelopes")."""
-    text, is_b64 = body.response_body(resp.body, list(resp.headers))
+    text, is_b64 = body.response_field(resp.body, list(resp.headers))
     grouped = headers.grouped(headers.response_headers(resp.headers))
     envelope: dict[str, Any] = {"statusCode": resp.status, "statusDescription": status_description(resp.status)}
     if _multi_value(event):

@@ -42,7 +42,7 @@ def to_request(event: dict[str, Any], inv: Invocation, config: Config) -> AppReq
 def to_response(resp: AppResponse, event: dict[str, Any], config: Config) -> bytes:
     """`multiValueHeaders` with every value, `headers` with the last one of each (docs/behaviour.md,
     decision "response envelopes")."""
-    text, is_b64 = body.response_body(resp.body, list(resp.headers))
+    text, is_b64 = body.response_field(resp.body, list(resp.headers))
     multi = headers.grouped(headers.response_headers(resp.headers))
     envelope = {
         "statusCode": resp.status,

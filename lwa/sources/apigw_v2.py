@@ -51,7 +51,7 @@ def to_request(event: dict[str, Any], inv: Invocation, config: Config) -> AppReq
 def to_response(resp: AppResponse, event: dict[str, Any], config: Config) -> bytes:
     """Repeated headers comma-joined; every Set-Cookie moves to `cookies` (docs/behaviour.md, decision
     "response envelopes")."""
-    text, is_b64 = body.response_body(resp.body, list(resp.headers))
+    text, is_b64 = body.response_field(resp.body, list(resp.headers))
     grouped = headers.grouped(headers.response_headers(resp.headers))
     cookies = grouped.pop("set-cookie", [])
     envelope = {

@@ -44,8 +44,10 @@ def is_text_type(content_type: str | None) -> bool:
     return media.endswith(_TEXT_SUFFIXES)
 
 
-def response_body(body: bytes, headers: list[tuple[str, str]]) -> tuple[str, bool]:
-    """(body, isBase64Encoded): text only when textual by type AND strict UTF-8, else base64."""
+def response_field(body: bytes, headers: list[tuple[str, str]]) -> tuple[str | bytes, bool]:
+    """(body, isBase64Encoded): text only when textual by type AND strict UTF-8, else base64, kept
+    as ASCII bytes for `dump` to splice: a large binary body is then never copied into a str and
+    back (bench/run.py, 1 MiB)."""
     names = {n: v for n, v in reversed(headers)}
     textual = "content-encoding" not in names and (
         is_text_type(names.get("content-type")) or names.get(FORCE_TEXT, "").strip().lower() == "text"
@@ -55,16 +57,25 @@ def response_body(body: bytes, headers: list[tuple[str, str]]) -> tuple[str, boo
             return body.decode("utf-8"), False
         except UnicodeDecodeError:
             pass
-    return base64.b64encode(body).decode("ascii"), True
+    return base64.b64encode(body), True
+
+
+def response_body(body: bytes, headers: list[tuple[str, str]]) -> tuple[str, bool]:
+    """`response_field` with the base64 body as text."""
+    field, is_b64 = response_field(body, headers)
+    return (field.decode("ascii") if isinstance(field, bytes) else field), is_b64
 
 
 def dump(envelope: dict) -> bytes:
     """The Lambda response envelope as compact JSON bytes, keys in their order (docs/behaviour.md §6.4).
 
-    A base64 body is spliced in as it is: its alphabet needs no JSON escaping, while json.dumps
-    would scan it char by char, most of the cost of a large binary response (bench/run.py)."""
+    A base64 body (ASCII bytes, from `response_field`) is spliced in as it is: its alphabet needs
+    no JSON escaping, while json.dumps would scan it char by char, most of the cost of a large
+    binary response (bench/run.py)."""
     text = envelope.get("body")
-    if envelope.get("isBase64Encoded") is not True or not isinstance(text, str) or len(text) < _SPLICE_MIN:
+    if isinstance(text, bytes) and len(text) < _SPLICE_MIN:
+        envelope = {**envelope, "body": text.decode("ascii")}
+    if not isinstance(text, bytes) or len(text) < _SPLICE_MIN:
         return compact(envelope).encode("utf-8", "surrogatepass")
     keys = list(envelope)
     at = keys.index("body")
@@ -73,5 +84,5 @@ def dump(envelope: dict) -> bytes:
     head = before + ("," if at else "") + '"body":"'
     tail = '"' + ("," if after != "}" else "") + after
     # join, not +: each + of megabytes allocates (and page-faults) one more buffer of that size
-    parts = (head.encode("utf-8", "surrogatepass"), text.encode("ascii"), tail.encode("utf-8", "surrogatepass"))
+    parts = (head.encode("utf-8", "surrogatepass"), text, tail.encode("utf-8", "surrogatepass"))
     return b"".join(parts)
