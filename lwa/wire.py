@@ -69,6 +69,7 @@ class Connection:
 
     def __init__(self, netloc: str, timeout: float | None = None) -> None:
         self.host, self.port, self.base = split_netloc(netloc)
+        self.fixed = f"Host: {self.host}:{self.port}\r\nUser-Agent: {USER_AGENT}\r\n"  # in every request
         self.timeout = timeout
         self.sock: socket.socket | None = None
         self.buf = b""  # received, not yet consumed
@@ -103,10 +104,9 @@ class Connection:
         self.sock = None
         self.buf = b""
 
-    def _head(self, method: str, path: str, headers: list[tuple[str, str]], extra: str) -> bytes:
-        lines = [f"{method} {self.base}{path} HTTP/1.1", f"Host: {self.host}:{self.port}", f"User-Agent: {USER_AGENT}"]
-        lines += [f"{k}: {v}" for k, v in headers]
-        return ("\r\n".join(lines) + "\r\n" + extra + "\r\n").encode("latin-1")
+    def _head(self, method: str, path: str, headers: Iterable[tuple[str, str]], extra: str) -> bytes:
+        fields = "".join([f"{k}: {v}\r\n" for k, v in headers])
+        return f"{method} {self.base}{path} HTTP/1.1\r\n{self.fixed}{fields}{extra}\r\n".encode("latin-1")
 
     def request(
         self, method: str, path: str, headers: Iterable[tuple[str, str]] = (), body: bytes | None = None,
@@ -114,7 +114,7 @@ class Connection:
     ) -> Response:
         """Send one request and read the whole answer; a stale reused socket is retried once."""
         extra = f"Content-Length: {len(body)}\r\n" if body is not None else ""
-        head = self._head(method, path, list(headers), extra)
+        head = self._head(method, path, headers, extra)
         # One send for a small request; a big body (MBs of response) is not copied again just to
         # join it to its head: two sends cost less than that copy (bench/run.py, 1 MiB).
         parts = (head, body) if body and len(body) > _COPY_LIMIT else (head + (body or b""),)
