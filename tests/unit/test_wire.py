@@ -129,10 +129,17 @@ def test_a_chunked_answer_with_extensions_and_trailers(peer_factory):
     assert conn.request("GET", "/after").body == b"k"  # the connection stayed in step
 
 
-def test_a_close_delimited_answer_ends_the_connection(peer_factory):
-    peer, conn = peer_factory([b"HTTP/1.1 200 OK\r\n\r\npart one, ", b"part two", b""],
-                              [b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"])
-    assert conn.request("GET", "/a").body == b"part one, part two"
+@pytest.mark.parametrize(
+    ("reply", "body"),
+    [
+        ([b"HTTP/1.1 200 OK\r\n\r\npart one, ", b"part two", b""], b"part one, part two"),  # close-delimited
+        ([b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\na"], b"a"),
+    ],
+    ids=["close-delimited", "connection-close"],
+)
+def test_an_answer_that_ends_the_connection_closes_it_and_the_next_request_reconnects(peer_factory, reply, body):
+    peer, conn = peer_factory(reply, [b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"])
+    assert conn.request("GET", "/a").body == body
     assert conn.sock is None
     assert conn.request("GET", "/b").body == b"ok"
     assert peer.connections == 2
@@ -147,15 +154,6 @@ def test_no_body_for_head_204_and_304(peer_factory):
     assert conn.request("GET", "/").status == 204
     assert conn.request("GET", "/").status == 304
     assert conn.request("GET", "/").body == b"!"
-
-
-def test_connection_close_closes_after_the_answer(peer_factory):
-    peer, conn = peer_factory([b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\na"],
-                              [b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb"])
-    assert conn.request("GET", "/").body == b"a"
-    assert conn.sock is None
-    assert conn.request("GET", "/").body == b"b"
-    assert peer.connections == 2
 
 
 def test_a_big_body_arrives_whole(peer_factory):
