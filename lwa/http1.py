@@ -317,11 +317,3 @@ def join_upto(chunks: Iterable[bytes], limit: int) -> bytes:
         if size > limit:
             break
     return b"".join(parts)
-
-
-def chunk(data: bytes) -> bytes:
-    """One chunk of a chunked body (RFC 9112 §7.1)."""
-    return b"%x\r\n%s\r\n" % (len(data), data)
-
-
-LAST_CHUNK = b"0\r\n\r\n"

@@ -262,6 +262,14 @@ class Connection:
             self._line()
 
 
+def chunk(data: bytes) -> bytes:
+    """One chunk of a chunked body (RFC 9112 §7.1)."""
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+LAST_CHUNK = b"0\r\n\r\n"
+
+
 class ChunkedWriter:
     """The body of a chunked request: `write` sends one chunk at once, `finish` adds trailers."""
 
@@ -272,7 +280,7 @@ class ChunkedWriter:
 
     def write(self, data: bytes) -> None:
         if data:
-            self.conn._live().sendall(b"%x\r\n%s\r\n" % (len(data), data))
+            self.conn._live().sendall(chunk(data))
 
     def finish(self, trailers: Iterable[tuple[str, str]] = ()) -> Response:
         tail = "".join(f"{k}: {v}\r\n" for k, v in trailers)

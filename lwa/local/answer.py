@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Iterable
 
-from ..http1 import LAST_CHUNK, chunk
 from ..logs import log
 from ..runtime import error_body
+from ..wire import LAST_CHUNK, chunk
 from . import session
 from .frontdoor import http_answer
 
