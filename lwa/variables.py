@@ -9,7 +9,7 @@ from .errors import ConfigError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Mapping
+    from typing import Any, Mapping
 
 # new name → deprecated name, for every variable with an alias (docs/behaviour.md §1.2).
 _DEPRECATED = {
@@ -20,8 +20,7 @@ _DEPRECATED = {
     "AWS_LWA_REMOVE_BASE_PATH": "REMOVE_BASE_PATH",
     "AWS_LWA_ASYNC_INIT": "ASYNC_INIT",
 }
-_TRUE = ("true", "1", "yes")
-_FALSE = ("false", "0", "no")
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
 def parse_status_list(text: str) -> tuple[tuple[tuple[int, int], ...], list[str]]:
@@ -83,16 +82,7 @@ class Reader:
         return self.get(name) or default
 
     def boolean(self, name: str, default: bool = False) -> bool:
-        raw = self.get(name)
-        if raw is None:
-            return default
-        value = raw.strip().lower()
-        if value in _TRUE:
-            return True
-        if value in _FALSE:
-            return False
-        self.warnings.append(f"{name}={raw!r} is not a boolean (true/false); using {str(default).lower()}")
-        return default
+        return self._word(name, _BOOLEANS, default, "a boolean (true/false)", str(default).lower())
 
     def port(self, name: str, default: int, *, fallback: str | None = None) -> int:
         """A TCP port; `fallback` names a variable read when `name` is unset (PORT for AWS_LWA_PORT)."""
@@ -111,13 +101,18 @@ class Reader:
         return int(text)
 
     def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+        return self._word(name, {c: c for c in choices}, default, f"one of {', '.join(choices)}", default)
+
+    def _word(self, name: str, words: Mapping[str, Any], default: Any, what: str, shown: str) -> Any:
+        """The value `words` gives for the variable's trimmed, lowercase text; unset, or a word it
+        does not know (with a warning), gives `default`."""
         raw = self.get(name)
         if raw is None:
             return default
         value = raw.strip().lower()
-        if value in choices:
-            return value
-        self.warnings.append(f"{name}={raw!r} is not one of {', '.join(choices)}; using {default}")
+        if value in words:
+            return words[value]
+        self.warnings.append(f"{name}={raw!r} is not {what}; using {shown}")
         return default
 
     def status_list(self, name: str, default: tuple[tuple[int, int], ...] = ()) -> tuple[tuple[int, int], ...]:
