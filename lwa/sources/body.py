@@ -44,26 +44,25 @@ def is_text_type(content_type: str | None) -> bool:
     return media.endswith(_TEXT_SUFFIXES)
 
 
+def textual(headers: list[tuple[str, str]]) -> bool:
+    """May the body go back as text (if it is UTF-8)? Not when content-encoded; yes for a textual
+    type, or when the app forces it with `x-lambda-http-content-encoding: text`."""
+    names = {n: v for n, v in reversed(headers)}
+    return "content-encoding" not in names and (
+        is_text_type(names.get("content-type")) or names.get(FORCE_TEXT, "").strip().lower() == "text"
+    )
+
+
 def response_field(body: bytes, headers: list[tuple[str, str]]) -> tuple[str | bytes, bool]:
     """(body, isBase64Encoded): text only when textual by type AND strict UTF-8, else base64, kept
     as ASCII bytes for `dump` to splice: a large binary body is then never copied into a str and
     back (bench/run.py, 1 MiB)."""
-    names = {n: v for n, v in reversed(headers)}
-    textual = "content-encoding" not in names and (
-        is_text_type(names.get("content-type")) or names.get(FORCE_TEXT, "").strip().lower() == "text"
-    )
-    if textual:
+    if textual(headers):
         try:
             return body.decode("utf-8"), False
         except UnicodeDecodeError:
             pass
     return base64.b64encode(body), True
-
-
-def response_body(body: bytes, headers: list[tuple[str, str]]) -> tuple[str, bool]:
-    """`response_field` with the base64 body as text."""
-    field, is_b64 = response_field(body, headers)
-    return (field.decode("ascii") if isinstance(field, bytes) else field), is_b64
 
 
 def dump(envelope: dict) -> bytes:

@@ -42,18 +42,18 @@ def to_response(resp: AppResponse, event: Any, config: Config) -> bytes:
         data = data[len(_BOM):]
     if not data.strip():
         return b"null"
-    text, is_b64 = body.response_body(data, list(resp.headers))
-    if not is_b64:
+    try:
+        text: str | None = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None:
         try:
             json.loads(text)
             return data
         except ValueError:
+            pass
+        if body.textual(list(resp.headers)):
             log.warning("pass-through answer is not JSON; returning it as a JSON string")
             return json.dumps(text, ensure_ascii=False).encode("utf-8", "surrogatepass")
-    try:
-        text = data.decode("utf-8")
-        json.loads(text)
-        return data
-    except ValueError:
-        log.warning("pass-through answer is binary; returning it base64-encoded as a JSON string")
-        return json.dumps(base64.b64encode(data).decode("ascii")).encode()
+    log.warning("pass-through answer is binary; returning it base64-encoded as a JSON string")
+    return json.dumps(base64.b64encode(data).decode("ascii")).encode()

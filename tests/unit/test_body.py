@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lwa.errors import InvalidEventError
-from lwa.sources.body import is_text_type, request_body, response_body
+from lwa.sources.body import is_text_type, request_body, response_field
 from tests.support.events import event_files, load_event
 
 ALL_BYTES = bytes(range(256))
@@ -103,18 +103,18 @@ def _headers(ctype: str | None, *extra: tuple[str, str]) -> list[tuple[str, str]
 @pytest.mark.parametrize("ctype", TEXT_TYPES, ids=repr)
 def test_textual_utf8_goes_back_as_text(ctype):
     body = '{"caf\u00e9": "\u2713 \U0001f600"}'.encode()
-    assert response_body(body, _headers(ctype)) == (body.decode(), False)
+    assert response_field(body, _headers(ctype)) == (body.decode(), False)
 
 
 @pytest.mark.parametrize("ctype", BINARY_TYPES, ids=repr)
 def test_binary_types_go_back_base64_even_when_ascii(ctype):
-    text, is_b64 = response_body(b"%PDF-1.7 plain ascii", _headers(ctype))
+    text, is_b64 = response_field(b"%PDF-1.7 plain ascii", _headers(ctype))
     assert is_b64 and base64.b64decode(text) == b"%PDF-1.7 plain ascii"
 
 
 @pytest.mark.parametrize("ctype", TEXT_TYPES + BINARY_TYPES, ids=repr)
 def test_all_256_byte_values_round_trip_whatever_the_type(ctype):
-    text, is_b64 = response_body(ALL_BYTES, _headers(ctype))
+    text, is_b64 = response_field(ALL_BYTES, _headers(ctype))
     assert is_b64, "invalid UTF-8 must never go back as text"
     assert base64.b64decode(text, validate=True) == ALL_BYTES
 
@@ -122,52 +122,52 @@ def test_all_256_byte_values_round_trip_whatever_the_type(ctype):
 @pytest.mark.parametrize("body", [b"\xff\xfe", b"caf\xe9", b"\xed\xa0\x80", b"ok\x80", b"\xc3"],
                          ids=["bom16", "latin1", "surrogate", "stray-cont", "truncated"])
 def test_text_type_with_invalid_utf8_goes_back_base64(body):
-    text, is_b64 = response_body(body, _headers("text/plain; charset=utf-8"))
+    text, is_b64 = response_field(body, _headers("text/plain; charset=utf-8"))
     assert is_b64 and base64.b64decode(text) == body
 
 
 def test_no_transcoding_of_declared_charsets():
     """Decision "text vs base64": no charset conversion; latin-1 bytes are not valid UTF-8, so they go as base64."""
     body = "caf\u00e9".encode("latin-1")
-    text, is_b64 = response_body(body, _headers("text/plain; charset=iso-8859-1"))
+    text, is_b64 = response_field(body, _headers("text/plain; charset=iso-8859-1"))
     assert is_b64 and base64.b64decode(text) == body
     body = "\ufeffbom kept".encode()
-    assert response_body(body, _headers("text/plain")) == ("\ufeffbom kept", False)
+    assert response_field(body, _headers("text/plain")) == ("\ufeffbom kept", False)
 
 
 @pytest.mark.parametrize("encoding", ["gzip", "br", "identity", "x-custom"])
 def test_any_content_encoding_means_base64(encoding):
-    text, is_b64 = response_body(b"plain text", _headers("text/plain", ("content-encoding", encoding)))
+    text, is_b64 = response_field(b"plain text", _headers("text/plain", ("content-encoding", encoding)))
     assert is_b64 and base64.b64decode(text) == b"plain text"
 
 
 def test_no_content_type():
-    assert response_body(b"hi \xe2\x9c\x93", []) == ("hi \u2713", False)
-    assert response_body(b"\x89PNG", []) == (base64.b64encode(b"\x89PNG").decode(), True)
+    assert response_field(b"hi \xe2\x9c\x93", []) == ("hi \u2713", False)
+    assert response_field(b"\x89PNG", []) == (base64.b64encode(b"\x89PNG"), True)
 
 
 def test_empty_bodies():
-    assert response_body(b"", _headers("text/plain")) == ("", False)
-    assert response_body(b"", _headers("application/octet-stream")) == ("", True)
+    assert response_field(b"", _headers("text/plain")) == ("", False)
+    assert response_field(b"", _headers("application/octet-stream")) == (b"", True)
 
 
 def test_force_text_header():
     forced = ("x-lambda-http-content-encoding", "text")
-    assert response_body(b"csv,data", _headers("application/octet-stream", forced)) == ("csv,data", False)
-    assert response_body(b"x", _headers("image/png", ("x-lambda-http-content-encoding", " TEXT "))) == ("x", False)
+    assert response_field(b"csv,data", _headers("application/octet-stream", forced)) == ("csv,data", False)
+    assert response_field(b"x", _headers("image/png", ("x-lambda-http-content-encoding", " TEXT "))) == ("x", False)
     # Forcing text never forces invalid UTF-8 into a string, nor overrides Content-Encoding.
-    assert response_body(b"\xff", _headers("application/octet-stream", forced))[1] is True
-    assert response_body(b"ok", _headers("text/plain", forced, ("content-encoding", "gzip")))[1] is True
-    assert response_body(b"ok", _headers("application/octet-stream", ("x-lambda-http-content-encoding", "binary")))[1]
+    assert response_field(b"\xff", _headers("application/octet-stream", forced))[1] is True
+    assert response_field(b"ok", _headers("text/plain", forced, ("content-encoding", "gzip")))[1] is True
+    assert response_field(b"ok", _headers("application/octet-stream", ("x-lambda-http-content-encoding", "binary")))[1]
 
 
 def test_first_content_type_decides():
     headers = [("content-type", "image/png"), ("content-type", "text/plain")]
-    assert response_body(b"ok", headers)[1] is True
+    assert response_field(b"ok", headers)[1] is True
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=256), st.sampled_from(TEXT_TYPES + BINARY_TYPES))
 def test_response_body_is_always_lossless(data, ctype):
-    text, is_b64 = response_body(data, _headers(ctype))
+    text, is_b64 = response_field(data, _headers(ctype))
     assert (base64.b64decode(text, validate=True) if is_b64 else text.encode("utf-8")) == data

@@ -16,7 +16,7 @@ import pytest
 from lwa import compression
 from lwa.compression import apply, choose, compress, should_compress
 from lwa.model import AppRequest, AppResponse
-from lwa.sources.body import response_body
+from lwa.sources.body import response_field
 
 REPO = Path(__file__).resolve().parents[2]
 TEXT = b"<html>" + b"lorem ipsum dolor sit amet " * 40 + b"</html>"
@@ -108,7 +108,7 @@ def test_apply_gzip_fixes_headers_and_round_trips():
     assert out.header("etag") == '"e"' and out.header("content-type") == "text/html"
     assert len(out.body) < len(TEXT) and gzip.decompress(out.body) == TEXT
     # Compressed bodies go back base64 (docs/behaviour.md §6.3 rule 1).
-    text, is_b64 = response_body(out.body, list(out.headers))
+    text, is_b64 = response_field(out.body, list(out.headers))
     assert is_b64
 
 
