@@ -61,10 +61,6 @@ def eligible(status: int, headers: Iterable[tuple[str, str]]) -> bool:
     return not ctype.startswith("image/") or ctype.split(";")[0].strip() == "image/svg+xml"
 
 
-def should_compress(resp: AppResponse) -> bool:
-    return len(resp.body) >= MIN_SIZE and eligible(resp.status, resp.headers)
-
-
 def _brotli():
     if not _brotli_state:
         try:
@@ -90,11 +86,6 @@ class _Packer:
 
             self._z = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: a gzip member, mtime 0
             self.add, self.end = self._z.compress, self._z.flush
-
-
-def compress(data: bytes, coding: str) -> bytes:
-    packer = _Packer(coding)
-    return packer.add(data) + packer.end()
 
 
 def _coding(req: AppRequest) -> str:
@@ -139,11 +130,3 @@ def read_compressed(req: AppRequest, status: int, headers: tuple[tuple[str, str]
     headers_out = [(n, v) for n, v in _with_vary(headers) if n not in ("content-length", "accept-ranges")]
     headers_out += [("content-encoding", coding), ("content-length", str(len(body)))]
     return AppResponse(status, tuple(headers_out), body)
-
-
-def apply(req: AppRequest, resp: AppResponse) -> AppResponse:
-    """A compressed copy of a whole response when it should be, with Vary and Content-Length
-    kept right (the same rule as `read_compressed`, for a body already in memory)."""
-    if not should_compress(resp):
-        return resp
-    return read_compressed(req, resp.status, resp.headers, [resp.body], len(resp.body) * 2 + 64)

@@ -1,5 +1,6 @@
-"""`lwa.compression`: coding negotiation, the should-compress predicate, and `apply` (docs/behaviour.md §6.5,
-decision "compression", §9.30, §9.33). Import-time behaviour is checked in fresh interpreters."""
+"""`lwa.compression`: coding negotiation, which answers are compressed, and compressing a whole
+answer (docs/behaviour.md §6.5, decision "compression", §9.30, §9.33), through `read_compressed`
+as `loop` calls it. Import-time behaviour is checked in fresh interpreters."""
 
 from __future__ import annotations
 
@@ -14,12 +15,28 @@ import brotli
 import pytest
 
 from lwa import compression
-from lwa.compression import apply, choose, compress, should_compress
+from lwa.compression import MIN_SIZE, choose, eligible, read_compressed
 from lwa.model import AppRequest, AppResponse
 from lwa.sources.body import response_field
 
 REPO = Path(__file__).resolve().parents[2]
 TEXT = b"<html>" + b"lorem ipsum dolor sit amet " * 40 + b"</html>"
+
+
+def apply(req: AppRequest, resp: AppResponse) -> AppResponse:
+    """A whole answer through read_compressed when loop would compress it, else as it is."""
+    if not should_compress(resp):
+        return resp
+    return read_compressed(req, resp.status, resp.headers, [resp.body], len(resp.body) * 2 + 64)
+
+
+def should_compress(resp: AppResponse) -> bool:
+    return len(resp.body) >= MIN_SIZE and eligible(resp.status, resp.headers)
+
+
+def compress(data: bytes, coding: str) -> bytes:
+    return read_compressed(AppRequest("GET", "/", (("accept-encoding", coding),)), 200,
+                           (("content-type", "text/plain"),), [data], 1 << 30).body
 
 
 @pytest.mark.parametrize("header, expected", [
@@ -173,7 +190,8 @@ PRELUDE = """
     from lwa.model import AppRequest, AppResponse
     resp = AppResponse(200, (("content-type", "text/plain"),), b"x" * 100)
     def ask(accept):
-        return compression.apply(AppRequest("GET", "/", (("accept-encoding", accept),)), resp)
+        req = AppRequest("GET", "/", (("accept-encoding", accept),))
+        return compression.read_compressed(req, resp.status, resp.headers, [resp.body], 1 << 20)
 """
 
 
