@@ -164,11 +164,6 @@ class Exchange:
     def read_all(self, limit: int) -> bytes:
         """The body, or its first `limit` bytes and a bit more when it is longer: memory stays
         bounded whatever the app sends; the caller sees `len(body) > limit` and reports it."""
-        attempt, frame = self.attempt, self.frame
-        if attempt is not None and frame.kind == "length" and attempt.reader.pending >= frame.length <= limit:
-            body = attempt.reader.take(frame.length)  # the whole body came with the head: no generators
-            self.close(reuse=self.reusable and attempt.reader.pending == 0)
-            return body
         body = http1.join_upto(self.chunks(), limit)
         self.close()  # a no-op after a complete body; else the rest is still on the wire
         return body

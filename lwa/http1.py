@@ -183,8 +183,7 @@ class Reader:
         self.buf += data
         return len(data)
 
-    def take(self, size: int) -> bytes:
-        """The next `size` buffered bytes (fewer when fewer are buffered)."""
+    def _take(self, size: int) -> bytes:
         data = bytes(self.buf[self.pos : self.pos + size])
         self.pos += len(data)
         return data
@@ -196,7 +195,7 @@ class Reader:
         while True:
             end = self.buf.find(b"\r\n\r\n", max(self.pos + checked - 3, self.pos))
             if end >= 0:
-                return self.take(end + 4 - self.pos)
+                return self._take(end + 4 - self.pos)
             lf = self.buf.find(b"\n", self.pos + checked)
             while lf >= 0:
                 if lf == self.pos or self.buf[lf - 1] != 0x0D:
@@ -217,7 +216,7 @@ class Reader:
             if end >= 0:
                 if end - self.pos > limit:
                     break
-                line = self.take(end - self.pos)
+                line = self._take(end - self.pos)
                 self.pos += 2
                 return line
             if self.pending > limit + 2:
@@ -235,7 +234,7 @@ class Reader:
             if not data:
                 self.eof = True
             return data
-        return self.take(min(most, self.pending))
+        return self._take(min(most, self.pending))
 
     def body(self, frame: Framing) -> Iterator[bytes]:
         """The body's pieces as they arrive; raises Truncated / ProtocolError on a broken one."""

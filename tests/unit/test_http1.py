@@ -1,6 +1,7 @@
 """`http1.parse_head`: its one-regex fast path accepts and returns exactly what the line-by-line
 path does, for well-formed heads and for every kind of damage (hypothesis), and the strict rules
-still hold on both paths."""
+still hold on both paths. Likewise the request head lwa writes to the app: encoded in one piece,
+or piece by piece when a value holds a lone surrogate, the same bytes."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lwa import http1
+from lwa.app import App
+from lwa.config import load_config
+from lwa.model import AppRequest
 
 PIECES = [b"a", b"Z", b"-", b"_", b":", b" ", b"\t", b"\r", b"\n", b"\x00", b"\x01", b"\x7f", b"\xc3\xa9", b"\xff",
           b"1", b"(", b"\r\n", b"Content-Length", b"Set-Cookie: a=1", b"X-Ok: yes"]
@@ -61,3 +65,21 @@ def test_a_common_head_parses_to_lowercase_names_and_stripped_values() -> None:
 def test_malformed_heads_are_refused(data: bytes) -> None:
     with pytest.raises(http1.ProtocolError):
         http1.parse_head(data)
+
+
+values = st.text(st.sampled_from(["a", " ", "é", "\u2713", "\ud800", "\udcff", "\U0001f600", ";", "="]), max_size=8)
+requests = st.builds(
+    AppRequest,
+    st.sampled_from(["GET", "POST", "PATCH"]),
+    st.sampled_from(["/", "/a%20b?x=1", "/caf%C3%A9"]),
+    st.lists(st.tuples(st.sampled_from(["x-a", "cookie", "host", "x-amzn-lambda-context"]), values), max_size=4)
+    .map(tuple),
+    st.binary(max_size=8),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(requests)
+def test_the_request_head_is_the_same_encoded_whole_or_piece_by_piece(req: AppRequest) -> None:
+    app = App(load_config({"AWS_LWA_PORT": "3000"}))
+    assert app._head(req) == app._head_by_piece(req)
